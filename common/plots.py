@@ -1,0 +1,206 @@
+"""Pictures of a run: learning curves, confusion matrix, weights, digits.
+
+Each function builds and returns a matplotlib ``Figure`` without touching
+pyplot's global state, so the same call works in a script (give ``path``
+and the PNG is written whole or not at all) and in a notebook (the returned
+figure shows inline).
+"""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from common.data import DIGIT_NAMES, IMAGE_SIDE
+from common.files import atomic_path
+
+DPI = 110
+
+
+def save(figure, path):
+    """Save ``figure`` as a PNG at ``path`` (atomically) and return the figure."""
+    if path is not None:
+        figure.tight_layout() if not figure.get_layout_engine() else None
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=DPI, format="png")
+    return figure
+
+
+def learning_curves(history, path=None, title="Learning curves"):
+    """Training loss, and training and validation accuracy, per epoch."""
+    history = history if isinstance(history, dict) else history.as_dict()
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    figure = Figure(figsize=(9, 3.6), layout="constrained")
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    loss_axes.plot(epochs, history["loss"], marker="o", markersize=3)
+    loss_axes.set(xlabel="epoch", ylabel="training loss", title="Loss")
+    for key, label in (
+        ("train_accuracy", "train"),
+        ("validation_accuracy", "validation"),
+    ):
+        accuracy_axes.plot(
+            epochs,
+            100 * np.asarray(history[key]),
+            marker="o",
+            markersize=3,
+            label=label,
+        )
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    accuracy_axes.legend()
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    return save(figure, path)
+
+
+def confusion_matrix(
+    labels, predictions, path=None, class_names=DIGIT_NAMES, title="Confusion matrix"
+):
+    """Counts of (true class, predicted class); the diagonal is what is right."""
+    classes = len(class_names)
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=axes, label="test images")
+    threshold = counts.max() / 2
+    for true in range(classes):
+        for guess in range(classes):
+            if counts[true, guess]:
+                colour = "white" if counts[true, guess] > threshold else "black"
+                axes.text(
+                    guess,
+                    true,
+                    counts[true, guess],
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
+    ticks = np.arange(classes)
+    axes.set_xticks(
+        ticks, class_names, rotation=45 if len(max(class_names, key=len)) > 2 else 0
+    )
+    axes.set_yticks(ticks, class_names)
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    axes.set(
+        xlabel="predicted",
+        ylabel="true",
+        title=f"{title} (accuracy {100 * accuracy:.1f}%)",
+    )
+    return save(figure, path)
+
+
+def weight_images(weights, path=None, title="Incoming weights", columns=10, names=None):
+    """Each row of ``weights`` (k, 784) as a 28x28 picture of what excites it.
+
+    Red pixels push the neuron's weighted sum up, blue ones down; the colour
+    scale is symmetric around zero and shared, so pictures compare.
+    """
+    weights = np.atleast_2d(weights)
+    count = len(weights)
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    size = 1.5 if count > 1 else 4
+    figure = Figure(
+        figsize=(size * columns + 1, size * rows + 0.6), layout="constrained"
+    )
+    grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    limit = np.abs(weights).max() or 1.0
+    for index, axes in enumerate(grid):
+        axes.axis("off")
+        if index < count:
+            image = axes.imshow(
+                weights[index].reshape(IMAGE_SIDE, IMAGE_SIDE),
+                cmap="RdBu_r",
+                vmin=-limit,
+                vmax=limit,
+            )
+            if names is not None:
+                axes.set_title(names[index], fontsize=8)
+    figure.colorbar(image, ax=grid.tolist(), shrink=0.8, label="weight")
+    figure.suptitle(title)
+    return save(figure, path)
+
+
+def class_histograms(
+    values,
+    labels,
+    path=None,
+    class_names=DIGIT_NAMES,
+    xlabel="value",
+    title=None,
+    bins=30,
+):
+    """One histogram of ``values`` per class, stacked, on one shared axis.
+
+    Shows how well a single number separates the classes: where the
+    histograms overlap, no threshold can tell those classes apart.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    edges = np.histogram_bin_edges(values, bins=bins)
+    classes = len(class_names)
+    figure = Figure(figsize=(7, 0.55 * classes + 1.2), layout="constrained")
+    grid = figure.subplots(classes, 1, sharex=True)
+    colours = [f"C{index}" for index in range(classes)]
+    for index, axes in enumerate(grid):
+        axes.hist(values[labels == index], bins=edges, color=colours[index])
+        axes.set_yticks([])
+        axes.set_ylabel(class_names[index], rotation=0, ha="right", va="center")
+        for side in ("top", "right", "left"):
+            axes.spines[side].set_visible(False)
+    grid[-1].set_xlabel(xlabel)
+    figure.suptitle(title or f"{xlabel} by class")
+    return save(figure, path)
+
+
+def layer_gradient_sizes(
+    sizes, path=None, title="Gradient size per layer", xlabel="epoch"
+):
+    """Lines of the gradient size of each layer over training, log scale.
+
+    ``sizes`` maps a layer's name to its gradient sizes in order. A layer
+    whose line sits orders of magnitude below the others barely learns.
+    """
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    for name, values in sizes.items():
+        values = np.asarray(values, dtype=np.float64)
+        axes.plot(
+            np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name
+        )
+    axes.set_yscale("log")
+    axes.set(xlabel=xlabel, ylabel="gradient size (root mean square)", title=title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend()
+    return save(figure, path)
+
+
+def digit_grid(
+    images, labels=None, predictions=None, path=None, title="Digits", columns=10
+):
+    """Digits as pictures, with their label (and a prediction, red if wrong)."""
+    images = np.asarray(images).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    count = len(images)
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    figure = Figure(figsize=(1.2 * columns, 1.35 * rows + 0.5), layout="constrained")
+    grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    for index, axes in enumerate(grid):
+        axes.axis("off")
+        if index >= count:
+            continue
+        axes.imshow(images[index], cmap="gray_r", vmin=0, vmax=1)
+        caption, colour = "", "black"
+        if labels is not None:
+            caption = str(labels[index])
+        if predictions is not None:
+            caption = (
+                f"{caption} -> {predictions[index]}"
+                if caption
+                else str(predictions[index])
+            )
+            if labels is not None and predictions[index] != labels[index]:
+                colour = "red"
+        axes.set_title(caption, fontsize=9, color=colour)
+    figure.suptitle(title)
+    return save(figure, path)

@@ -1,0 +1,131 @@
+"""One JSON record per training run, and reading them back.
+
+A record holds everything needed to compare runs and to reproduce one: the
+stage, the data and its sizes, the architecture and parameter count, the
+hyper-parameters and seed, the per-epoch history, the test accuracy, the
+training time, the command, the machine and the library versions.
+
+Runs live in ``results/<stage>/<run>/`` with ``record.json`` beside the
+model and the plots of that run, so nothing of one run overwrites another.
+"""
+
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from common.files import write_text
+
+SCHEMA = 1
+RECORD = "record.json"
+REQUIRED = (
+    "stage",
+    "dataset",
+    "architecture",
+    "parameters",
+    "history",
+    "test_accuracy",
+)
+
+
+def run_folder(out, dataset, seed):
+    """A new, empty folder for one run: ``out/<time>-<dataset>-seed<seed>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(out) / f"{stamp}-{dataset}-seed{seed}"
+    folder, number = base, 1
+    while folder.exists():
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def make_record(
+    *,
+    stage,
+    data,
+    architecture,
+    parameters,
+    hyperparameters,
+    seed,
+    history,
+    test_accuracy,
+    training_seconds,
+    **extra,
+):
+    """The record of one run as a JSON-ready dict; ``extra`` is kept as given."""
+    return {
+        "schema": SCHEMA,
+        "stage": stage,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "dataset": {"name": data.name, **data.sizes()},
+        "architecture": architecture,
+        "parameters": int(parameters),
+        "hyperparameters": hyperparameters,
+        "seed": seed,
+        "history": history.as_dict(),
+        "epochs": len(history.loss),
+        "test_accuracy": float(test_accuracy),
+        "training_seconds": round(float(training_seconds), 3),
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        **extra,
+    }
+
+
+def versions():
+    """Versions of Python and the libraries that can change a result."""
+    import matplotlib
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def write_record(folder, record):
+    """Write ``record`` as ``folder/record.json``, whole or not at all."""
+    path = Path(folder) / RECORD
+    write_text(path, json.dumps(record, indent=2, default=to_builtin) + "\n")
+    return path
+
+
+def to_builtin(value):
+    """json.dumps fallback: NumPy numbers and paths as plain values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot be written to a run record")
+
+
+def read_records(root):
+    """All readable records under ``root``, oldest first, and the problems.
+
+    Returns ``(records, problems)``: each record gains a ``"path"`` key; a
+    file that is not valid JSON or lacks a required field becomes one line
+    in ``problems`` instead of stopping the whole read.
+    """
+    records, problems = [], []
+    for path in sorted(Path(root).glob(f"**/{RECORD}")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            problems.append(f"{path}: not a readable record ({error})")
+            continue
+        missing = [
+            key for key in REQUIRED if not isinstance(record, dict) or key not in record
+        ]
+        if missing:
+            problems.append(f"{path}: not a run record (missing {', '.join(missing)})")
+            continue
+        record["path"] = str(path)
+        records.append(record)
+    records.sort(key=lambda record: record.get("created", ""))
+    return records, problems

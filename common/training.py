@@ -1,0 +1,147 @@
+"""The epoch loop every stage shares: shuffle, minibatches, report, history.
+
+What a network learns and how it updates its weights is each stage's lesson
+and lives in the stage's ``network.py``; this module only drives it. A
+network used here has two methods:
+
+``train_step(images, labels, learning_rate) -> float``
+    One gradient step on a minibatch; returns the minibatch's mean loss
+    (computed before the update).
+``predict(images) -> labels``
+    The most likely class of each image.
+
+and ``parameters()``, a dict of its weight arrays, checked for non-finite
+values after every epoch.
+"""
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from common.errors import TrainingError
+
+EVALUATION_BATCH = 2048  # images per forward pass when only predicting
+
+
+@dataclass
+class History:
+    """Per-epoch numbers, in order; what plots, records and printing use."""
+
+    loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    validation_accuracy: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    def as_dict(self):
+        return asdict(self)
+
+    def line(self, epoch, epochs):
+        """One fixed-width line for epoch ``epoch`` (counted from 1)."""
+        i = epoch - 1
+        width = len(str(epochs))
+        return (
+            f"epoch {epoch:>{width}}/{epochs}  loss {self.loss[i]:.4f}  "
+            f"train {100 * self.train_accuracy[i]:5.1f}%  "
+            f"val {100 * self.validation_accuracy[i]:5.1f}%  "
+            f"{self.seconds[i]:5.1f} s"
+        )
+
+
+def minibatches(count, batch_size, rng):
+    """Index arrays that cover ``range(count)`` once, in a random order.
+
+    Indexing images and labels with the same array keeps them paired. The
+    last batch is shorter when ``batch_size`` does not divide ``count``: it
+    is used, not dropped (10 examples at batch size 4: 4, 4, 2).
+    """
+    order = rng.permutation(count)
+    for start in range(0, count, batch_size):
+        yield order[start : start + batch_size]
+
+
+def accuracy(network, split):
+    """Fraction of ``split`` that ``network`` classifies correctly."""
+    return float(np.mean(predict(network, split.images) == split.labels))
+
+
+def predict(network, images):
+    """Predicted labels, in chunks so that memory stays small."""
+    return np.concatenate(
+        [
+            network.predict(images[start : start + EVALUATION_BATCH])
+            for start in range(0, len(images), EVALUATION_BATCH)
+        ]
+    )
+
+
+def train(
+    network,
+    data,
+    *,
+    epochs,
+    batch_size,
+    learning_rate,
+    rng,
+    quiet=False,
+    augment=None,
+    on_epoch_end=None,
+):
+    """Train ``network`` on ``data.train`` with minibatch gradient descent.
+
+    ``learning_rate`` is a number or a function ``epoch -> rate`` (epochs
+    counted from 1). ``augment(images, rng) -> images`` may change each
+    minibatch (data augmentation). ``on_epoch_end(epoch, history)`` runs
+    after each epoch's line is printed; returning True stops training early.
+
+    Raises ``TrainingError`` as soon as the loss or a weight is no longer a
+    finite number, so nothing broken is ever saved.
+    """
+    history = History()
+    images, labels = data.train.images, data.train.labels
+    show_bar = not quiet and sys.stderr.isatty()
+    for epoch in range(1, epochs + 1):
+        rate = learning_rate(epoch) if callable(learning_rate) else learning_rate
+        started = time.perf_counter()
+        total_loss = 0.0
+        batches = minibatches(len(labels), batch_size, rng)
+        bar = tqdm(
+            batches,
+            total=-(-len(labels) // batch_size),
+            desc=f"epoch {epoch}",
+            leave=False,
+            disable=not show_bar,
+        )
+        for number, batch in enumerate(bar, start=1):
+            batch_images = images[batch]
+            if augment is not None:
+                batch_images = augment(batch_images, rng)
+            loss = network.train_step(batch_images, labels[batch], rate)
+            if not np.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss} at epoch {epoch}, batch {number}; "
+                    f"try a smaller --learning-rate (now {rate:g})"
+                )
+            total_loss += loss * len(batch)
+        check_finite(network, epoch, rate)
+
+        history.loss.append(total_loss / len(labels))
+        history.train_accuracy.append(accuracy(network, data.train))
+        history.validation_accuracy.append(accuracy(network, data.validation))
+        history.seconds.append(time.perf_counter() - started)
+        if not quiet:
+            print(history.line(epoch, epochs), flush=True)
+        if on_epoch_end is not None and on_epoch_end(epoch, history):
+            break
+    return history
+
+
+def check_finite(network, epoch, rate):
+    for name, values in network.parameters().items():
+        if not np.all(np.isfinite(values)):
+            raise TrainingError(
+                f"the weights {name} are no longer finite after epoch {epoch}; "
+                f"try a smaller --learning-rate (now {rate:g})"
+            )
