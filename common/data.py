@@ -33,11 +33,13 @@ all.
 
 import gzip
 import hashlib
+import http.client
 import importlib.util
 import io
 import os
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,9 @@ SAMPLE_FILE = "mnist_5k.csv.gz"
 SAMPLE_SPLIT = (350, 50, 100)  # train, validation, test digits of each class
 SAMPLE_SPLIT_SEED = 20251203  # fixed: the split never depends on --seed
 DOWNLOAD_TIMEOUT = 30  # seconds without an answer before a mirror is skipped
+
+# What NumPy raises for an .npz file that is empty, cut short or damaged.
+NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ def load_sample():
     try:
         with np.load(cached, allow_pickle=False) as arrays:
             images, labels = arrays["images"], arrays["labels"]
-    except (OSError, KeyError, ValueError, zlib.error):
+    except (KeyError, *NPZ_ERRORS):  # missing or damaged cache: parse again
         images, labels = parse_sample_csv(source)
         with atomic_path(cached) as temporary:
             np.savez_compressed(temporary, images=images, labels=labels)
@@ -311,18 +316,18 @@ def find_file(folder, base):
 
 
 def load_folder(folder, name="mnist"):
-    """Read a dataset from the IDX files, or ``<name>.npz``, in ``folder``."""
+    """Read a dataset from the four IDX files, else ``<name>.npz``, in ``folder``.
+
+    The same rule as ``find_folder``: the IDX files if all four are there,
+    otherwise the npz, so a stray IDX file next to a good npz does no harm.
+    """
     folder = Path(folder)
     npz = folder / f"{name}.npz"
-    if (
-        all(find_file(folder, base) is None for base in IDX_FILES.values())
-        and npz.is_file()
-    ):
+    paths = {part: find_file(folder, base) for part, base in IDX_FILES.items()}
+    if None in paths.values() and npz.is_file():
         train_images, train_labels, test_images, test_labels = read_keras_npz(npz)
     else:
-        paths = {}
         for part, base in IDX_FILES.items():
-            paths[part] = find_file(folder, base)
             if paths[part] is None:
                 raise DataError(f"{folder / base}: not found (nor {base}.gz)")
         train_images, train_labels = read_idx_pair(
@@ -471,7 +476,12 @@ def write_idx(path, array, compress=None):
 def read_keras_npz(path):
     """``x_train, y_train, x_test, y_test`` from a Keras-style ``mnist.npz``."""
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        arrays = np.load(path, allow_pickle=False)
+        if isinstance(arrays, np.ndarray):  # np.load also opens a lone .npy
+            raise DataError(
+                f"{path}: one array, not an .npz archive of {', '.join(KERAS_KEYS)}"
+            )
+        with arrays:
             found = sorted(arrays.files)
             if not set(KERAS_KEYS) <= set(found):
                 raise DataError(
@@ -479,17 +489,25 @@ def read_keras_npz(path):
                     f"found {', '.join(found) or 'none'}"
                 )
             x_train, y_train, x_test, y_test = (arrays[key] for key in KERAS_KEYS)
-    except (OSError, ValueError, zlib.error) as error:
+    except NPZ_ERRORS as error:
         raise DataError(f"{path}: not a readable .npz file ({error})") from None
     for images, labels in ((x_train, y_train), (x_test, y_test)):
-        if (
-            images.ndim not in (2, 3)
-            or images[0].size != PIXELS
-            or len(images) != len(labels)
+        if images.shape[1:] not in ((PIXELS,), (IMAGE_SIDE, IMAGE_SIDE)) or (
+            labels.shape != images.shape[:1]
         ):
             raise DataError(
                 f"{path}: expected images (n, 28, 28) with n labels, "
                 f"got {images.shape} and {labels.shape}"
+            )
+        # Pixels already scaled to [0, 1] would pass the range check and
+        # then be divided by 255 again: refuse anything but whole numbers.
+        if not (
+            np.issubdtype(images.dtype, np.integer)
+            and np.issubdtype(labels.dtype, np.integer)
+        ):
+            raise DataError(
+                f"{path}: expected whole-number pixels 0..{MAX_PIXEL} and labels, "
+                f"got {images.dtype} and {labels.dtype}"
             )
         check_ranges(path, images, labels)
     return x_train, y_train, x_test, y_test
@@ -515,6 +533,9 @@ def download_files(name, folder, mirrors, log=print):
                 data = fetch(url, log)
             except (urllib.error.URLError, OSError, ValueError) as error:
                 failures.append(f"{url}: {getattr(error, 'reason', error)}")
+                continue
+            except http.client.HTTPException as error:  # a garbled answer
+                failures.append(f"{url}: not a valid HTTP answer ({error!r})")
                 continue
             digest = hashlib.md5(data).hexdigest()
             if digest != md5:
