@@ -8,6 +8,7 @@ figure shows inline).
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from common.data import DIGIT_NAMES, IMAGE_SIDE
 from common.files import atomic_path
@@ -46,6 +47,7 @@ def learning_curves(history, path=None, title="Learning curves"):
     accuracy_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     accuracy_axes.legend()
     for axes in (loss_axes, accuracy_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     figure.suptitle(title)
     return save(figure, path)
@@ -202,5 +204,40 @@ def digit_grid(
             if labels is not None and predictions[index] != labels[index]:
                 colour = "red"
         axes.set_title(caption, fontsize=9, color=colour)
+    figure.suptitle(title)
+    return save(figure, path)
+
+
+def stage_comparison(records, path=None, title="Stages compared"):
+    """Test accuracy per stage (bars) beside validation accuracy per epoch.
+
+    ``records`` are run records (dicts, see common.records), one per stage.
+    """
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    bars, curves = figure.subplots(1, 2, width_ratios=(1, 1.4))
+    names = [record["stage"].replace("_", "\n", 1) for record in records]
+    accuracies = [100 * float(record["test_accuracy"]) for record in records]
+    drawn = bars.bar(names, accuracies, color=[f"C{i}" for i in range(len(records))])
+    bars.bar_label(drawn, fmt="%.1f%%")
+    bars.set(ylabel="test accuracy (%)", ylim=(0, 105), title="Test accuracy")
+    for index, record in enumerate(records):
+        validation = 100 * np.asarray(record["history"]["validation_accuracy"])
+        curves.plot(
+            np.arange(1, len(validation) + 1),
+            validation,
+            color=f"C{index}",
+            marker="o",
+            markersize=2,
+            label=record["stage"],
+        )
+    curves.set(
+        xlabel="epoch",
+        ylabel="validation accuracy (%)",
+        ylim=(0, 100),
+        title="Validation accuracy while training",
+    )
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+    curves.grid(alpha=0.3)
+    curves.legend(loc="lower right")
     figure.suptitle(title)
     return save(figure, path)

@@ -1,0 +1,248 @@
+"""python -m common.compare: train every stage, then compare them side by side.
+
+Each stage runs as its own process, exactly as a learner would start it,
+with the same data and seed; its run record is then read back, and a table
+(stage, architecture, parameters, epochs, seconds, test accuracy, error
+rate) and a chart (test accuracy per stage, validation accuracy per epoch)
+are made from the records. ``--from-records`` skips training and uses the
+records already under ``results/``, the newest of each stage, grouped by
+dataset so that numbers measured on different data never share a table.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.cli import RESULTS, non_negative_int, positive_int, run
+from common.data import DATASETS
+from common.errors import ProjectError
+from common.plots import stage_comparison
+from common.records import read_records
+
+STAGES = (
+    "stage1_single_neuron",
+    "stage2_hidden_layer",
+    "stage3_multilayer",
+    "stage4_dynamic",
+)
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = (
+    "stage",
+    "architecture",
+    "parameters",
+    "epochs",
+    "seconds",
+    "test accuracy",
+    "error rate",
+)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m common.compare",
+        description="Train every stage with its defaults on the same data and "
+        "seed, then print a table and save a chart; or build them from the "
+        "run records already saved (--from-records).",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="auto",
+        help="data for every stage (default: auto: full MNIST if on disk, "
+        "else the embedded sample)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="folder holding the MNIST files (passed to every stage)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed for every stage (default: 0)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="override every stage's number of epochs (default: each stage's own)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        metavar="FOLDER",
+        help="folder of the stages' run folders and the chart (default: results)",
+    )
+    parser.add_argument(
+        "--from-records",
+        action="store_true",
+        help="train nothing; compare the newest record of each stage",
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the table as Markdown (for the README)",
+    )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="draw no chart, and no plots in the stages",
+    )
+    return parser
+
+
+def train_stages(args):
+    """Run each stage as a process; return the record each one wrote."""
+    records = []
+    for number, stage in enumerate(STAGES, start=1):
+        out = (args.results / stage).resolve()
+        command = [
+            sys.executable,
+            "-m",
+            stage,
+            "--dataset",
+            args.dataset,
+            "--seed",
+            str(args.seed),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+        if args.data_dir is not None:
+            command += ["--data-dir", str(Path(args.data_dir).resolve())]
+        if args.epochs is not None:
+            command += ["--epochs", str(args.epochs)]
+        if args.no_plots:
+            command.append("--no-plots")
+
+        print(f"[{number}/{len(STAGES)}] {stage} ...", end=" ", flush=True)
+        before = set(out.glob("*/record.json"))
+        started = time.perf_counter()
+        finished = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        if finished.returncode != 0:
+            print("failed")
+            reason = (finished.stderr.strip() or finished.stdout.strip()).splitlines()
+            raise ProjectError(
+                f"{stage} stopped with status {finished.returncode}: "
+                f"{reason[-1] if reason else 'no message'}"
+            )
+        new = sorted(set(out.glob("*/record.json")) - before)
+        if not new:
+            raise ProjectError(f"{stage} finished but wrote no run record in {out}")
+        found, problems = read_records(new[-1].parent)
+        if problems:
+            raise ProjectError(problems[0])
+        record = found[0]
+        print(
+            f"{100 * record['test_accuracy']:.1f}% "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
+        records.append(record)
+    return records
+
+
+def group_by_dataset(records):
+    """{dataset label: newest record of each stage, in stage order}."""
+    groups = {}
+    for record in records:  # oldest first, so newer ones replace older
+        dataset = record["dataset"]
+        if not isinstance(dataset, dict):
+            dataset = {"name": str(dataset)}
+        sizes = [dataset.get(part) for part in ("train", "validation", "test")]
+        label = dataset.get("name", "?")
+        if all(isinstance(size, int) for size in sizes):
+            label += " ({:,} / {:,} / {:,})".format(*sizes)
+        groups.setdefault(label, {})[record["stage"]] = record
+    return {
+        label: [by_stage[stage] for stage in sorted(by_stage, key=stage_order)]
+        for label, by_stage in groups.items()
+    }
+
+
+def stage_order(stage):
+    return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
+
+
+def table_rows(records):
+    rows = []
+    for record in records:
+        accuracy = float(record["test_accuracy"])
+        rows.append(
+            (
+                record["stage"],
+                str(record["architecture"]),
+                f"{int(record['parameters']):,}",
+                str(record.get("epochs", len(record["history"]["loss"]))),
+                f"{float(record.get('training_seconds', float('nan'))):.1f}",
+                f"{100 * accuracy:.2f}%",
+                f"{100 * (1 - accuracy):.2f}%",
+            )
+        )
+    return rows
+
+
+def format_table(rows, markdown=False):
+    """A fixed-width text table, or a Markdown one; the first two columns are
+    text (left-aligned), the others numbers (right-aligned)."""
+    if markdown:
+        rule = ["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)
+        lines = [COLUMNS, rule, *rows]
+        return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+
+    def line(cells):
+        aligned = [
+            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(aligned).rstrip()
+
+    rule = ["-" * width for width in widths]
+    return "\n".join(line(cells) for cells in [COLUMNS, rule, *rows])
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.from_records:
+        records, problems = read_records(args.results)
+        for problem in problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        if not records:
+            raise ProjectError(
+                f"no run records under {args.results}; run python -m common.compare "
+                "(without --from-records) first"
+            )
+    else:
+        records = train_stages(args)
+
+    groups = group_by_dataset(records)
+    chart_names = []
+    for index, (label, group) in enumerate(groups.items()):
+        if index:
+            print()
+        print(f"### {label}" if args.markdown else f"dataset: {label}")
+        print()
+        print(format_table(table_rows(group), markdown=args.markdown))
+        if not args.no_plots:
+            name = "comparison.png"
+            if len(groups) > 1:
+                name = f"comparison-{label.split()[0]}.png"
+                if name in chart_names:
+                    name = name.replace(".png", f"-{index + 1}.png")
+            chart_names.append(name)
+            stage_comparison(
+                group, args.results / name, title=f"Stages compared on {label}"
+            )
+            print(f"\nchart: {args.results / name}")
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
