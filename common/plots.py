@@ -6,6 +6,7 @@ and the PNG is written whole or not at all) and in a notebook (the returned
 figure shows inline).
 """
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -92,34 +93,38 @@ def confusion_matrix(
     return save(figure, path)
 
 
-def weight_images(weights, path=None, title="Incoming weights", columns=10, names=None):
+def weight_images(weights, path=None, title="Incoming weights", columns=10):
     """Each row of ``weights`` (k, 784) as a 28x28 picture of what excites it.
 
     Red pixels push the neuron's weighted sum up, blue ones down; the colour
-    scale is symmetric around zero and shared, so pictures compare.
+    scale is symmetric around zero and shared, so pictures compare. The
+    pictures are tiled into one image (drawn at once, fast for hundreds).
     """
     weights = np.atleast_2d(weights)
     count = len(weights)
     columns = min(columns, count)
     rows = -(-count // columns)
-    size = 1.5 if count > 1 else 4
+    cell = IMAGE_SIDE + 2  # a picture and a 2-pixel gap
+    mosaic = np.full((rows * cell, columns * cell), np.nan)
+    for index, picture in enumerate(weights.reshape(count, IMAGE_SIDE, IMAGE_SIDE)):
+        top, left = (cell * place for place in divmod(index, columns))
+        mosaic[top : top + IMAGE_SIDE, left : left + IMAGE_SIDE] = picture
+    size = 1.2 if count > 1 else 4
     figure = Figure(
-        figsize=(size * columns + 1, size * rows + 0.6), layout="constrained"
+        figsize=(size * columns + 1.2, size * rows + 0.8), layout="constrained"
     )
-    grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
-    limit = np.abs(weights).max() or 1.0
-    for index, axes in enumerate(grid):
-        axes.axis("off")
-        if index < count:
-            image = axes.imshow(
-                weights[index].reshape(IMAGE_SIDE, IMAGE_SIDE),
-                cmap="RdBu_r",
-                vmin=-limit,
-                vmax=limit,
-            )
-            if names is not None:
-                axes.set_title(names[index], fontsize=8)
-    figure.colorbar(image, ax=grid.tolist(), shrink=0.8, label="weight")
+    axes = figure.subplots()
+    limit = float(np.abs(weights).max()) or 1.0
+    colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+    image = axes.imshow(
+        mosaic[:-2, :-2],  # without the gap after the last row and column
+        cmap=colours,
+        vmin=-limit,
+        vmax=limit,
+        interpolation="nearest",
+    )
+    axes.axis("off")
+    figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
     figure.suptitle(title)
     return save(figure, path)
 
@@ -240,4 +245,88 @@ def stage_comparison(records, path=None, title="Stages compared"):
     curves.grid(alpha=0.3)
     curves.legend(loc="lower right")
     figure.suptitle(title)
+    return save(figure, path)
+
+
+def image_steps(steps, path=None, title="From a picture to a 28x28 digit"):
+    """Pictures side by side, each with its name and shape, in order.
+
+    ``steps`` maps a name to a 2-D array, such as the intermediate pictures
+    of ``common.images.preprocessing_steps``; each is drawn at its own size
+    and its own range of values, pixel for pixel, in greys.
+    """
+    figure = Figure(figsize=(2.6 * len(steps), 3.2), layout="constrained")
+    grid = np.atleast_1d(figure.subplots(1, len(steps), squeeze=False)).ravel()
+    for axes, (name, picture) in zip(grid, steps.items(), strict=True):
+        picture = np.asarray(picture)
+        axes.imshow(picture, cmap="gray", interpolation="nearest")
+        height, width = picture.shape
+        axes.set_title(f"{name}\n{height} x {width}", fontsize=9)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    figure.suptitle(title)
+    return save(figure, path)
+
+
+def output_curves(
+    inputs,
+    outputs,
+    path=None,
+    class_names=DIGIT_NAMES,
+    xlabel="input",
+    ylabel="output",
+    title="Each output along one input",
+):
+    """Each column of ``outputs`` (n, classes) as a curve over ``inputs`` (n,).
+
+    Along the top, each stretch of ``inputs`` is shaded and named after the
+    class whose output is highest there: the class a network would predict.
+    A class that never wins a stretch is never predicted.
+    """
+    order = np.argsort(inputs)
+    inputs, outputs = np.asarray(inputs)[order], np.asarray(outputs)[order]
+    figure = Figure(figsize=(8, 4.4), layout="constrained")
+    axes = figure.subplots()
+    for index, name in enumerate(class_names):
+        axes.plot(inputs, outputs[:, index], color=f"C{index}", label=name)
+    winners = outputs.argmax(axis=1)
+    starts = np.flatnonzero(np.r_[True, winners[1:] != winners[:-1]])
+    ends = np.r_[starts[1:], len(inputs)] - 1
+    for start, end in zip(starts, ends, strict=True):
+        colour = f"C{winners[start]}"
+        axes.axvspan(inputs[start], inputs[end], color=colour, alpha=0.12, lw=0)
+        axes.text(
+            (inputs[start] + inputs[end]) / 2,
+            0.97,
+            class_names[winners[start]],
+            transform=axes.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            color=colour,
+            fontweight="bold",
+        )
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axes.set_xlim(inputs[0], inputs[-1])
+    axes.legend(title="output", loc="center left", bbox_to_anchor=(1, 0.5))
+    return save(figure, path)
+
+
+def named_curves(
+    x, named_values, path=None, xlabel="x", ylabel="y", title=None, log=False
+):
+    """Several named curves over one shared x axis, such as one per loss.
+
+    ``named_values`` maps each curve's name to its values, one per ``x``;
+    ``log`` puts the y axis on a log scale, for values that span decades.
+    """
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    for name, values in named_values.items():
+        values = np.asarray(values, dtype=np.float64)
+        axes.plot(x, values, marker="o", markersize=3, label=name)
+    if log:
+        axes.set_yscale("log")
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title or "")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend()
     return save(figure, path)

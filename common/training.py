@@ -104,6 +104,8 @@ def train(
     show_bar = not quiet and sys.stderr.isatty()
     for epoch in range(1, epochs + 1):
         rate = learning_rate(epoch) if callable(learning_rate) else learning_rate
+        if not rate > 0:  # also catches nan
+            raise ValueError(f"the learning rate for epoch {epoch} is {rate}")
         started = time.perf_counter()
         total_loss = 0.0
         batches = minibatches(len(labels), batch_size, rng)
@@ -125,7 +127,9 @@ def train(
                     f"try a smaller --learning-rate (now {rate:g})"
                 )
             total_loss += loss * len(batch)
-        check_finite(network, epoch, rate)
+        # A step that breaks the weights shows in the next batch's loss; only
+        # the epoch's last step needs a look at the weights themselves.
+        check_finite(network, epoch, number, rate)
 
         history.loss.append(total_loss / len(labels))
         history.train_accuracy.append(accuracy(network, data.train))
@@ -138,10 +142,10 @@ def train(
     return history
 
 
-def check_finite(network, epoch, rate):
+def check_finite(network, epoch, batch, rate):
     for name, values in network.parameters().items():
         if not np.all(np.isfinite(values)):
             raise TrainingError(
-                f"the weights {name} are no longer finite after epoch {epoch}; "
-                f"try a smaller --learning-rate (now {rate:g})"
+                f"the weights {name} are no longer finite after epoch {epoch}, "
+                f"batch {batch}; try a smaller --learning-rate (now {rate:g})"
             )

@@ -8,9 +8,12 @@ the chain rule for exactly these four parameters, and minibatch stochastic
 gradient descent.
 
 What it leaves out: more hidden neurons (stage 2), better losses (stage 2),
-depth (stage 3). Expect about 25% to 28% test accuracy: one number per image
-can order the digits along a single line, but ten classes do not fit on a
-line (see the per-class histogram this stage draws).
+depth (stage 3). Expect about 27% to 32% test accuracy (29% on average
+over 20 seeds on the embedded sample, 30% on the real MNIST test digits):
+one number per image can order the digits along a single line, but ten
+classes do not fit on a line (see the per-class histogram this stage
+draws), and each output, a sigmoid of that one number, can only rise or
+fall along it, so the digits in the middle of the line are rarely chosen.
 
 Notation, the same in every stage (inputs are rows, one per example):
 
@@ -32,6 +35,7 @@ from common.models import check_shapes, load_model, save_model
 
 KIND = "stage1_single_neuron"
 DISCRIMINANT_RIDGE = 1e-3  # added to the scatter matrix so it can be inverted
+OUTPUT_START = 1 / CLASSES  # each output's first value: the share of each digit
 
 
 def sigmoid(z):
@@ -64,12 +68,24 @@ class SingleNeuronNetwork:
     """784 inputs -> one sigmoid hidden neuron -> 10 sigmoid outputs, MSE."""
 
     def __init__(self, rng, dtype=np.float32):
-        """Small random weights: each weighted sum starts near 0, where the
-        sigmoid is steepest and learns fastest."""
+        """Small random hidden weights; an output layer that starts neutral.
+
+        Hidden: z1 starts near 0, where the sigmoid is steepest. Output:
+        w2 = 0 and b2 = log(1/9) make every output start at a2 = 0.1, the
+        share of each digit, and send no error back to the hidden neuron
+        before the outputs have learned what a1 means. That matters here:
+        a step changes z1 by |x|^2 (88 for an average digit) times the
+        learning rate times delta1, but z2 by at most twice the rate times
+        delta2, and all digits share much of their ink. So an error that
+        every image has in common (all outputs at 0.5 while nine targets in
+        ten are 0, or random output weights) pushes every z1 the same way
+        until the hidden neuron saturates at 0 or 1, where a1 * (1 - a1) is
+        about 0 and it stops learning: the runs that stall near 20%.
+        """
         self.w1 = (rng.standard_normal(PIXELS) / np.sqrt(PIXELS)).astype(dtype)
         self.b1 = np.zeros((), dtype=dtype)
-        self.w2 = rng.standard_normal(CLASSES).astype(dtype)
-        self.b2 = np.zeros(CLASSES, dtype=dtype)
+        self.w2 = np.zeros(CLASSES, dtype=dtype)
+        self.b2 = np.full(CLASSES, np.log(OUTPUT_START / (1 - OUTPUT_START)), dtype)
 
     def __repr__(self):
         return f"SingleNeuronNetwork({PIXELS} -> 1 -> {CLASSES}, sigmoid, mse)"
@@ -149,11 +165,13 @@ class SingleNeuronNetwork:
         """Point the hidden weights along the first linear discriminant.
 
         From a random start, the one hidden neuron often settles on a
-        direction that separates two or three digits and stalls near 20%.
-        Fisher's linear discriminant is the direction along which the class
-        means lie farthest apart relative to the spread inside each class:
-        the best a single number can do for a linear start. The output
-        weights stay random; training still does all the rest.
+        direction that separates only a few digits. Fisher's linear
+        discriminant is the direction along which the class means lie
+        farthest apart relative to the spread inside each class: the best
+        a single number can do for a linear start. Measured on the sample
+        with the defaults, seeds 0 to 4: 29% to 32% test accuracy from
+        here, 20% to 28% from a random start. Training still moves every
+        weight from there.
         """
         direction = first_discriminant(images.astype(np.float64), labels)
         projected = images @ direction

@@ -1,0 +1,1 @@
+"""Stage 2: one hidden layer of many neurons, 784 -> N -> 10."""
