@@ -63,6 +63,19 @@ def fraction(text):
     return value
 
 
+def output_folder(text):
+    """argparse type: a folder to write into (it may not exist yet)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a folder")
+    path = Path(text)
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise argparse.ArgumentTypeError(f"{place} is a file, not a folder")
+            break
+    return path
+
+
 def finite_float(text):
     try:
         value = float(text)
@@ -117,7 +130,7 @@ def add_common_arguments(parser, *, stage, epochs, batch_size, learning_rate):
     )
     group.add_argument(
         "--out",
-        type=Path,
+        type=output_folder,
         default=RESULTS / stage,
         metavar="FOLDER",
         help=f"where run records, models and plots go (default: results/{stage})",

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import RESULTS, non_negative_int, positive_int, run
+from common.cli import RESULTS, non_negative_int, output_folder, positive_int, run
 from common.data import DATASETS
 from common.errors import ProjectError
 from common.plots import stage_comparison
@@ -74,7 +74,7 @@ def build_parser():
     )
     parser.add_argument(
         "--results",
-        type=Path,
+        type=output_folder,
         default=RESULTS,
         metavar="FOLDER",
         help="folder of the stages' run folders and the chart (default: results)",
@@ -129,10 +129,10 @@ def train_stages(args):
         )
         if finished.returncode != 0:
             print("failed")
-            reason = (finished.stderr.strip() or finished.stdout.strip()).splitlines()
+            lines = (finished.stderr.strip() or finished.stdout.strip()).splitlines()
+            reason = lines[-1].removeprefix("error: ") if lines else "no message"
             raise ProjectError(
-                f"{stage} stopped with status {finished.returncode}: "
-                f"{reason[-1] if reason else 'no message'}"
+                f"{stage} stopped with status {finished.returncode}: {reason}"
             )
         new = sorted(set(out.glob("*/record.json")) - before)
         if not new:

@@ -121,7 +121,11 @@ SAMPLE_SPLIT_SEED = 20251203  # fixed: the split never depends on --seed
 DOWNLOAD_TIMEOUT = 30  # seconds without an answer before a mirror is skipped
 
 # What NumPy raises for an .npz file that is empty, cut short or damaged.
-NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+# What NumPy raises for an .npz that is damaged in one way or another.
+NPZ_ERRORS = (
+    OSError, EOFError, ValueError, TypeError, AttributeError,
+    zipfile.BadZipFile, zlib.error,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,14 @@ def load(name="auto", data_dir=None, *, download=True, mirrors=None, log=print):
         raise DataError(
             f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}"
         )
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DataError(f"{data_dir} is a file; --data-dir takes a folder")
     if name == "sample":
+        if data_dir is not None:
+            log(f"data: the embedded sample; --data-dir {data_dir} is not used")
         return load_sample()
+    if name == "auto" and data_dir is not None:
+        name = "mnist"  # a folder named by the user must hold what it is used for
     if name == "auto":
         folder = find_folder("mnist", data_dir)
         if folder is None:
@@ -185,7 +195,7 @@ def load(name="auto", data_dir=None, *, download=True, mirrors=None, log=print):
                 f"{name} files not found in "
                 + ", ".join(map(str, search_folders(name, data_dir)))
             )
-        folder = Path(data_dir) if data_dir is not None else cache_dir() / name
+        folder = search_folders(name, data_dir)[0]  # the user's, else the cache
         download_files(name, folder, mirrors or MIRRORS[name], log=log)
     log(f"data: {name} from {folder}")
     return load_folder(folder, name)
@@ -208,8 +218,11 @@ def load_sample():
             images, labels = arrays["images"], arrays["labels"]
     except (KeyError, *NPZ_ERRORS):  # missing or damaged cache: parse again
         images, labels = parse_sample_csv(source)
-        with atomic_path(cached) as temporary:
-            np.savez_compressed(temporary, images=images, labels=labels)
+        try:
+            with atomic_path(cached) as temporary:
+                np.savez_compressed(temporary, images=images, labels=labels)
+        except OSError:
+            pass  # an unwritable cache only costs parsing again next time
 
     train, validation, test = stratified_split(labels, SAMPLE_SPLIT)
     return Dataset(
@@ -491,6 +504,10 @@ def read_keras_npz(path):
             x_train, y_train, x_test, y_test = (arrays[key] for key in KERAS_KEYS)
     except NPZ_ERRORS as error:
         raise DataError(f"{path}: not a readable .npz file ({error})") from None
+    if not all(
+        isinstance(array, np.ndarray) for array in (x_train, y_train, x_test, y_test)
+    ):  # a member that is not in .npy format comes back as raw bytes
+        raise DataError(f"{path}: not a readable .npz file (members are not arrays)")
     for images, labels in ((x_train, y_train), (x_test, y_test)):
         if images.shape[1:] not in ((PIXELS,), (IMAGE_SIDE, IMAGE_SIDE)) or (
             labels.shape != images.shape[:1]

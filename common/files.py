@@ -26,6 +26,7 @@ def atomic_path(path):
         prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
     )
     os.close(handle)
+    os.chmod(temporary, usual_mode(0o666))  # mkstemp made it private (0600)
     try:
         yield Path(temporary)
         os.replace(temporary, path)
@@ -33,6 +34,13 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+
+
+def usual_mode(mode):
+    """``mode`` less the process's umask: what open() or mkdir() would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 def write_bytes(path, data):

@@ -39,7 +39,10 @@ def load_model(path, kind):
     names its own), so a stage never loads another stage's model.
     """
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if isinstance(archive, np.ndarray):  # np.load also opens a lone .npy
+            raise ModelError(f"{path}: one array, not a model archive (.npz)")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ModelError(f"{path}: no such model file") from None
@@ -63,6 +66,8 @@ def check_shapes(path, arrays, expected):
     """Raise ``ModelError`` unless ``arrays`` has exactly the ``expected`` shapes.
 
     ``expected`` maps each array name to its shape, in the network's order.
+    Every value must be a finite number in float32, the precision the
+    networks run in.
     """
     for name, shape in expected.items():
         if name not in arrays:
@@ -75,8 +80,15 @@ def check_shapes(path, arrays, expected):
                 f"{path}: {name} has shape {found}, "
                 f"the architecture needs {tuple(shape)}"
             )
-        if not np.all(np.isfinite(arrays[name])):
-            raise ModelError(f"{path}: {name} holds values that are not finite numbers")
+        values = arrays[name]
+        if values.dtype.kind not in "fiu":  # float, signed or unsigned integer
+            raise ModelError(f"{path}: {name} holds {values.dtype}, not real numbers")
+        with np.errstate(over="ignore"):  # beyond float32's range becomes inf
+            finite = np.all(np.isfinite(values.astype(np.float32)))
+        if not finite:
+            raise ModelError(
+                f"{path}: {name} holds values that are not finite float32 numbers"
+            )
     unexpected = sorted(set(arrays) - set(expected))
     if unexpected:
         raise ModelError(

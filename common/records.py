@@ -10,6 +10,7 @@ model and the plots of that run, so nothing of one run overwrites another.
 """
 
 import json
+import math
 import os
 import platform
 import sys
@@ -33,14 +34,17 @@ REQUIRED = (
 
 
 def run_folder(out, dataset, seed):
-    """A new, empty folder for one run: ``out/<time>-<dataset>-seed<seed>``."""
+    """A new, empty folder name for one run: ``out/<time>-<dataset>-seed<seed>``.
+
+    Only the name is chosen here; ``common.runs.finish`` fills a temporary
+    folder and renames it to this name when everything is written.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(out) / f"{stamp}-{dataset}-seed{seed}"
     folder, number = base, 1
     while folder.exists():
         number += 1
         folder = base.with_name(f"{base.name}-{number}")
-    folder.mkdir(parents=True)
     return folder
 
 
@@ -62,7 +66,7 @@ def make_record(
         "schema": SCHEMA,
         "stage": stage,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command(),
         "dataset": {"name": data.name, **data.sizes()},
         "architecture": architecture,
         "parameters": int(parameters),
@@ -76,6 +80,11 @@ def make_record(
         "versions": versions(),
         **extra,
     }
+
+
+def command():
+    """The command line that started this run, as typed (``python -m ...``)."""
+    return " ".join([Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]])
 
 
 def versions():
@@ -119,13 +128,46 @@ def read_records(root):
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             problems.append(f"{path}: not a readable record ({error})")
             continue
-        missing = [
-            key for key in REQUIRED if not isinstance(record, dict) or key not in record
-        ]
-        if missing:
-            problems.append(f"{path}: not a run record (missing {', '.join(missing)})")
+        problem = check_record(record)
+        if problem:
+            problems.append(f"{path}: not a run record ({problem})")
             continue
         record["path"] = str(path)
         records.append(record)
     records.sort(key=lambda record: record.get("created", ""))
     return records, problems
+
+
+def check_record(record):
+    """What is wrong with a record read from a file, or None if nothing."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    history = record["history"]
+    checks = {
+        "stage": isinstance(record["stage"], str),
+        "dataset": isinstance(record["dataset"], dict)
+        and isinstance(record["dataset"].get("name"), str),
+        "parameters": is_number(record["parameters"]) and record["parameters"] >= 0,
+        "test_accuracy": is_number(record["test_accuracy"])
+        and 0 <= record["test_accuracy"] <= 1,
+        "training_seconds": is_number(record.get("training_seconds", 0)),
+        "history": isinstance(history, dict)
+        and all(
+            isinstance(history.get(key), list) and all(map(is_number, history[key]))
+            for key in ("loss", "validation_accuracy")
+        ),
+    }
+    wrong = [key for key, good in checks.items() if not good]
+    return f"bad {', '.join(wrong)}" if wrong else None
+
+
+def is_number(value):
+    """A finite int or float (not a bool, which JSON keeps apart)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )

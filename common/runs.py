@@ -6,9 +6,15 @@ the run record and the plots in a new run folder, and prints the final line
 (test accuracy and error rate).
 """
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from common import plots
+from common.files import usual_mode
 from common.records import make_record, run_folder, write_record
 from common.training import predict
 
@@ -33,34 +39,43 @@ def finish(
     predictions = predict(network, data.test.images)
     test_accuracy = float(np.mean(predictions == data.test.labels))
 
-    folder = run_folder(args.out, data.name, args.seed)
-    network.save(folder / "model.npz")
-    if not args.no_plots:
-        plots.learning_curves(
-            history, folder / "learning_curves.png", title=f"{stage}: {network!r}"
+    # Everything is written into a hidden folder first, which is renamed to
+    # the run's name at the end: a run folder is complete or absent.
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+    try:
+        network.save(partial / "model.npz")
+        if not args.no_plots:
+            plots.learning_curves(
+                history, partial / "learning_curves.png", title=f"{stage}: {network!r}"
+            )
+            plots.confusion_matrix(
+                data.test.labels,
+                predictions,
+                partial / "confusion_matrix.png",
+                class_names=data.class_names,
+                title=f"{data.name} test",
+            )
+            if draw is not None:
+                draw(partial)
+        record = make_record(
+            stage=stage,
+            data=data,
+            architecture=repr(network),
+            parameters=network.parameter_count(),
+            hyperparameters=hyperparameters,
+            seed=args.seed,
+            history=history,
+            test_accuracy=test_accuracy,
+            training_seconds=training_seconds,
+            **extra,
         )
-        plots.confusion_matrix(
-            data.test.labels,
-            predictions,
-            folder / "confusion_matrix.png",
-            class_names=data.class_names,
-            title=f"{data.name} test",
-        )
-        if draw is not None:
-            draw(folder)
-    record = make_record(
-        stage=stage,
-        data=data,
-        architecture=repr(network),
-        parameters=network.parameter_count(),
-        hyperparameters=hyperparameters,
-        seed=args.seed,
-        history=history,
-        test_accuracy=test_accuracy,
-        training_seconds=training_seconds,
-        **extra,
-    )
-    write_record(folder, record)
+        write_record(partial, record)
+        folder = publish(partial, out, data.name, args.seed)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
     if not args.quiet:
         print(f"saved model, record and plots in {folder}")
@@ -70,3 +85,17 @@ def finish(
         f"({len(data.test):,} {data.name} test images)"
     )
     return folder
+
+
+def publish(partial, out, dataset, seed):
+    """Rename the finished ``partial`` folder to a new run name; return it."""
+    while True:
+        folder = run_folder(out, dataset, seed)
+        try:
+            os.rename(partial, folder)
+        except OSError:  # another run took the name in the meantime
+            if not partial.exists() or not Path(out).is_dir():
+                raise
+            continue
+        folder.chmod(usual_mode(0o777))  # mkdtemp made it private
+        return folder

@@ -153,10 +153,17 @@ class SingleNeuronNetwork:
     # ------------------------------------------------------------- update
 
     def train_step(self, x, labels, learning_rate):
-        """One step of gradient descent on a minibatch; returns its cost."""
-        cost, grads = self.gradients(x, labels)
-        for name, values in self.parameters().items():
-            values -= learning_rate * grads[name]  # in place: same arrays
+        """One step of gradient descent on a minibatch; returns its cost.
+
+        A learning rate far too large makes the weights overflow to inf, and
+        inf - inf is nan; numpy's warnings about it are silenced because the
+        nan reaches the cost, and the training loop then stops with one
+        message naming the epoch and the batch.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            cost, grads = self.gradients(x, labels)
+            for name, values in self.parameters().items():
+                values -= learning_rate * grads[name]  # in place: same arrays
         return cost
 
     # -------------------------------------------------- a better start
@@ -214,7 +221,7 @@ def first_discriminant(images, labels):
     mean = images.mean(axis=0)
     within = np.zeros((images.shape[1], images.shape[1]))
     between = np.zeros_like(within)
-    for digit in range(CLASSES):
+    for digit in np.unique(labels):  # every class present in the data
         members = images[labels == digit]
         centred = members - members.mean(axis=0)
         within += centred.T @ centred
