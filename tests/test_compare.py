@@ -1,0 +1,102 @@
+"""The cross-stage comparison: its table, its grouping, and a real run."""
+
+import json
+
+from common import compare
+from common.cli import run
+
+
+def write_record(folder, stage, accuracy, dataset="sample", train=3500, epochs=2):
+    """A hand-made run record with just what the comparison reads."""
+    folder.mkdir(parents=True)
+    record = {
+        "schema": 1,
+        "stage": stage,
+        "created": f"2026-01-0{epochs}T00:00:00+00:00",
+        "dataset": {"name": dataset, "train": train, "validation": 500, "test": 1000},
+        "architecture": f"{stage} net",
+        "parameters": 1234,
+        "epochs": epochs,
+        "history": {
+            "loss": [1.0] * epochs,
+            "train_accuracy": [accuracy] * epochs,
+            "validation_accuracy": [accuracy] * epochs,
+            "seconds": [0.5] * epochs,
+        },
+        "test_accuracy": accuracy,
+        "training_seconds": 1.0 * epochs,
+    }
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def table_lines(output):
+    """The data rows of each printed table: lines that start with a stage."""
+    return [line for line in output.splitlines() if line.startswith("stage")]
+
+
+def test_from_records_gives_one_row_per_stage_in_stage_order(tmp_path, capsys):
+    write_record(tmp_path / "stage2_hidden_layer" / "a", "stage2_hidden_layer", 0.9)
+    write_record(tmp_path / "stage1_single_neuron" / "a", "stage1_single_neuron", 0.25)
+
+    assert run(compare.main, ["--from-records", "--results", str(tmp_path)]) == 0
+
+    output = capsys.readouterr().out
+    rows = table_lines(output)[1:]  # the first is the header
+    assert [row.split()[0] for row in rows] == [
+        "stage1_single_neuron",
+        "stage2_hidden_layer",
+    ]
+    assert "25.00%" in rows[0] and "75.00%" in rows[0]
+    assert "90.00%" in rows[1] and "10.00%" in rows[1]
+    assert (tmp_path / "comparison.png").stat().st_size > 0
+
+
+def test_from_records_takes_the_newest_record_of_a_stage(tmp_path, capsys):
+    stage = "stage1_single_neuron"
+    write_record(tmp_path / stage / "old", stage, 0.20, epochs=1)
+    write_record(tmp_path / stage / "new", stage, 0.30, epochs=2)
+
+    run(compare.main, ["--from-records", "--results", str(tmp_path), "--no-plots"])
+
+    rows = table_lines(capsys.readouterr().out)[1:]
+    assert len(rows) == 1 and "30.00%" in rows[0]
+
+
+def test_from_records_never_mixes_datasets(tmp_path, capsys):
+    write_record(tmp_path / "s1" / "a", "stage1_single_neuron", 0.25)
+    write_record(tmp_path / "s1" / "b", "stage1_single_neuron", 0.40, "fashion", 50000)
+    write_record(tmp_path / "s2" / "a", "stage2_hidden_layer", 0.85, "fashion", 50000)
+
+    run(compare.main, ["--from-records", "--results", str(tmp_path), "--markdown"])
+
+    output = capsys.readouterr().out
+    sample, fashion = output.split("### ")[1:]
+    assert sample.startswith("sample (3,500 / 500 / 1,000)")
+    assert "25.00%" in sample and "40.00%" not in sample and "85.00%" not in sample
+    assert fashion.startswith("fashion (50,000 / 500 / 1,000)")
+    assert "40.00%" in fashion and "85.00%" in fashion and "25.00%" not in fashion
+    assert (tmp_path / "comparison-sample.png").exists()
+    assert (tmp_path / "comparison-fashion.png").exists()
+
+
+def test_a_damaged_record_is_reported_and_skipped(tmp_path, capsys):
+    write_record(tmp_path / "s1" / "a", "stage1_single_neuron", 0.25)
+    damaged = tmp_path / "s2" / "a" / "record.json"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text('{"stage": "stage2_hidden_layer", "test_acc')
+    not_a_record = tmp_path / "s3" / "a" / "record.json"
+    not_a_record.parent.mkdir(parents=True)
+    not_a_record.write_text("[1, 2, 3]")
+
+    status = run(compare.main, ["--from-records", "--results", str(tmp_path)])
+
+    captured = capsys.readouterr()
+    assert status == 0
+    assert len(table_lines(captured.out)) == 2  # header and stage 1
+    assert str(damaged) in captured.err and str(not_a_record) in captured.err
+
+
+def test_from_records_with_no_records_is_a_one_line_error(tmp_path, capsys):
+    assert run(compare.main, ["--from-records", "--results", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: no run records") and error.count("\n") == 1
