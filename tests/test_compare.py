@@ -100,3 +100,21 @@ def test_from_records_with_no_records_is_a_one_line_error(tmp_path, capsys):
     assert run(compare.main, ["--from-records", "--results", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert error.startswith("error: no run records") and error.count("\n") == 1
+
+
+def test_one_epoch_of_every_stage_gives_a_four_row_table(tmp_path, capsys):
+    status = run(
+        compare.main,
+        ["--dataset", "sample", "--epochs", "1", "--results", str(tmp_path)],
+    )
+    assert status == 0
+
+    output = capsys.readouterr().out
+    rows = table_lines(output)[1:]
+    assert [row.split()[0] for row in rows] == list(compare.STAGES)
+    for stage, row in zip(compare.STAGES, rows, strict=True):
+        (record_path,) = (tmp_path / stage).glob("*/record.json")
+        record = json.loads(record_path.read_text())
+        assert record["epochs"] == 1 and record["dataset"]["name"] == "sample"
+        assert f"{100 * record['test_accuracy']:.2f}%" in row
+    assert (tmp_path / "comparison.png").stat().st_size > 0
