@@ -177,6 +177,7 @@ def layer_gradient_sizes(
         )
     axes.set_yscale("log")
     axes.set(xlabel=xlabel, ylabel="gradient size (root mean square)", title=title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3, which="both")
     axes.legend()
     return save(figure, path)
