@@ -159,7 +159,8 @@ def softmax(z):
     value is below the smallest normal float.
     """
     z = as_float(z)
-    shifted = z - z.max(axis=1, keepdims=True)  # (batch, k), all <= 0
+    with np.errstate(over="ignore"):  # a gap beyond the float range: -inf, p = 0
+        shifted = z - z.max(axis=1, keepdims=True)  # (batch, k), all <= 0
     # Below -limit, e^shifted divided by the row's sum (at most k) would
     # fall under the smallest normal float.
     limit = np.floor(-np.log(np.finfo(z.dtype).tiny * z.shape[1]))
