@@ -33,11 +33,12 @@ the first layer's input gradient were counted). Elementwise work
 
 Peak memory is measured with ``tracemalloc``, which NumPy tells about every
 array it allocates: the most memory held at once while our network is made
-and trained for 50 more (untimed) steps, that is its weights, optimiser
-state and the temporary arrays of a step (a copy of the whole training set
-at the start of an epoch would show too), plus the training data already
-in memory (60,000 x 784 float32 = 188 MB); also shown as a multiple of the
-data.
+(stage 1's also started along its discriminant, from the training data, as
+its command line does) and trained for 50 more (untimed) steps, that is its
+weights, optimiser state and the temporary arrays of a step (a copy of the
+whole training set at the start of an epoch would show too), plus the
+training data already in memory (60,000 x 784 float32 = 188 MB); also shown
+as a multiple of the data.
 Python's and the libraries' own memory is not counted, and PyTorch's
 allocations are invisible to ``tracemalloc``.
 
@@ -63,7 +64,6 @@ smaller matrix product). Without PyTorch installed, only our side is timed.
 A stage whose code is not there yet shows as ``missing``.
 """
 
-import argparse
 import datetime
 import importlib
 import itertools
@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.cli import positive_int
+from common.cli import ArgumentParser, non_negative_int, positive_int
 from common.data import CLASSES, PIXELS, load
 from common.errors import DataError
 from common.training import minibatches
@@ -146,7 +146,9 @@ class Setup:
     the squared error, summed over the outputs, averaged over the batch).
     ``optimizer`` is "sgd", "momentum" or "adam"; ``l2`` is weight decay
     added to the weights' gradients (not the biases'). ``build(rng)``
-    makes our network.
+    makes our network; ``prepare(network, images, labels)``, if given, is
+    what the stage does with the training data before its first epoch
+    (counted in the memory column, not in the timed epochs).
     """
 
     sizes: list
@@ -157,6 +159,7 @@ class Setup:
     build: object
     momentum: float = 0.0
     l2: float = 0.0
+    prepare: object = None
     label: str = ""  # told apart from the stage's other setups by this
     notes: list = field(default_factory=list)  # printed below the table
 
@@ -223,6 +226,10 @@ def stage1_setups(network, defaults, hidden_sizes, activation):
         optimizer="sgd",
         learning_rate=default(defaults, "learning_rate", 2.0),
         build=network.SingleNeuronNetwork,
+        # As stage 1's command line does, unless told --random-start.
+        prepare=lambda network, images, labels: network.start_along_discriminant(
+            images, labels
+        ),
     )
     return [setup]
 
@@ -366,6 +373,8 @@ def peak_memory(setup, images, labels, batch_size, seed):
     tracemalloc.start()
     try:
         network = setup.build(rng)
+        if setup.prepare is not None:
+            setup.prepare(network, images, labels)
         our_epoch(
             network,
             images,
@@ -833,7 +842,7 @@ def machine_lines(numpy_peak, torch_peak, peak_size, data_description):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m benchmarks.speed",
         description="Time an epoch of each stage's default network against the "
         "same network in PyTorch and against this machine's matrix-product peak.",
@@ -866,7 +875,10 @@ def build_parser():
         f"steps (default: {TIMED_EPOCHS}, with --quick {QUICK_TIMED_EPOCHS})",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of weights and batch order"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of weights and batch order",
     )
     parser.add_argument(
         "--check",

@@ -9,13 +9,20 @@ records already under ``results/``, the newest of each stage, grouped by
 dataset so that numbers measured on different data never share a table.
 """
 
-import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common.cli import RESULTS, non_negative_int, output_folder, positive_int, run
+from common.cli import (
+    RESULTS,
+    ArgumentParser,
+    folder_path,
+    non_negative_int,
+    output_folder,
+    positive_int,
+    run,
+)
 from common.data import DATASETS
 from common.errors import ProjectError
 from common.plots import stage_comparison
@@ -40,7 +47,7 @@ COLUMNS = (
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m common.compare",
         description="Train every stage with its defaults on the same data and "
         "seed, then print a table and save a chart; or build them from the "
@@ -55,7 +62,7 @@ def build_parser():
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=folder_path,
         default=None,
         metavar="FOLDER",
         help="folder holding the MNIST files (passed to every stage)",
@@ -145,6 +152,10 @@ def train_stages(args):
             f"{100 * record['test_accuracy']:.1f}% "
             f"in {time.perf_counter() - started:.0f} s"
         )
+        # A stage's warnings (a run that learned nothing) are passed on.
+        for line in finished.stderr.splitlines():
+            if line.startswith("warning:"):
+                print(f"    {stage}: {line}", file=sys.stderr)
         records.append(record)
     return records
 

@@ -146,12 +146,7 @@ def greyscale(image):
     hidden pixels hold; so the picture is first laid over white.
     """
     if image.mode in WIDE_MODES:
-        # 16-bit or float pixels: stretch their own range onto 0..255 (the
-        # later steps only care about which pixels are lighter than which).
-        pixels = np.asarray(image, dtype=np.float64)
-        low, high = float(pixels.min(initial=0)), float(pixels.max(initial=0))
-        scale = MAX_PIXEL / (high - low) if high > low else 0.0
-        return np.rint((pixels - low) * scale).astype(np.uint8)
+        return stretched(np.asarray(image, dtype=np.float64))
     if image.has_transparency_data:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, PAPER)
@@ -159,6 +154,40 @@ def greyscale(image):
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")  # CMYK, YCbCr, palettes, 1-bit, ...
     return np.asarray(image.convert("L"))
+
+
+def stretched(pixels):
+    """16-bit, 32-bit or float pixels as 8-bit: their own range onto 0..255.
+
+    The later steps only care about which pixels are lighter than which, so
+    any range will do: negative values, an offset far from 0, or values near
+    the largest float32. NaN and infinity have no place in that order (a
+    float TIFF can hold them): ``ImageError``.
+    """
+    if pixels.size == 0:
+        return pixels.astype(np.uint8)  # ink_on_dark says it is empty
+    finite = np.isfinite(pixels)
+    if not finite.all():
+        bad = pixels.size - int(finite.sum())
+        kinds = [
+            kind
+            for kind, found in (
+                ("NaN", np.isnan(pixels).any()),
+                ("infinity", np.isinf(pixels).any()),
+            )
+            if found
+        ]
+        raise ImageError(
+            f"the picture has non-finite pixels: {bad:,} of {pixels.size:,} "
+            f"({' and '.join(kinds)}); save it with finite values, or as PNG or JPEG"
+        )
+    low, high = float(pixels.min()), float(pixels.max())
+    if high == low:
+        return np.zeros(pixels.shape, dtype=np.uint8)  # one shade: no ink
+    # Halved before subtracting, so that even float64 extremes cannot
+    # overflow: (high - low) / 2 is finite whatever the two are.
+    scale = MAX_PIXEL / (high / 2 - low / 2)
+    return np.rint((pixels / 2 - low / 2) * scale).astype(np.uint8)
 
 
 def ink_on_dark(grey):

@@ -219,9 +219,9 @@ def stage_comparison(records, path=None, title="Stages compared"):
 
     ``records`` are run records (dicts, see common.records), one per stage.
     """
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    figure = Figure(figsize=(12.5, 4.2), layout="constrained")
     bars, curves = figure.subplots(1, 2, width_ratios=(1, 1.4))
-    names = [record["stage"].replace("_", "\n", 1) for record in records]
+    names = [record["stage"].replace("_", "\n") for record in records]
     accuracies = [100 * float(record["test_accuracy"]) for record in records]
     drawn = bars.bar(names, accuracies, color=[f"C{i}" for i in range(len(records))])
     bars.bar_label(drawn, fmt="%.1f%%")
@@ -244,7 +244,8 @@ def stage_comparison(records, path=None, title="Stages compared"):
     )
     curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.grid(alpha=0.3)
-    curves.legend(loc="lower right")
+    # Beside the chart, not on it: no line is ever hidden behind the legend.
+    curves.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.suptitle(title)
     return save(figure, path)
 

@@ -3,20 +3,22 @@
 A stage's ``__main__`` trains its own network, then hands the result to
 ``finish``, which evaluates on the test part exactly once, saves the model,
 the run record and the plots in a new run folder, and prints the final line
-(test accuracy and error rate).
+(test accuracy and error rate), then a warning if the network learned nothing.
 """
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from common import plots
+from common.errors import ProjectError
 from common.files import usual_mode
 from common.records import make_record, run_folder, write_record
-from common.training import predict
+from common.training import chance_warning, predict
 
 
 def finish(
@@ -34,7 +36,11 @@ def finish(
     """Evaluate on test, write model, record and plots; return the run folder.
 
     ``draw(folder)`` draws the stage's own plots (besides learning curves and
-    the confusion matrix). ``extra`` goes into the record as given.
+    the confusion matrix). ``extra`` goes into the record as given. A folder
+    that cannot be written (a full disk, no permission) raises
+    ``ProjectError`` and leaves nothing behind. If the best validation
+    accuracy was no better than chance, a warning line goes to stderr: the
+    run is saved all the same, it is a real result.
     """
     predictions = predict(network, data.test.images)
     test_accuracy = float(np.mean(predictions == data.test.labels))
@@ -42,8 +48,11 @@ def finish(
     # Everything is written into a hidden folder first, which is renamed to
     # the run's name at the end: a run folder is complete or absent.
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+    except OSError as error:
+        raise cannot_save(out, error) from None
     try:
         network.save(partial / "model.npz")
         if not args.no_plots:
@@ -73,6 +82,9 @@ def finish(
         )
         write_record(partial, record)
         folder = publish(partial, out, data.name, args.seed)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise cannot_save(out, error) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -84,7 +96,22 @@ def finish(
         f"error rate {100 * (1 - test_accuracy):.2f}%  "
         f"({len(data.test):,} {data.name} test images)"
     )
+    warning = chance_warning(
+        history,
+        data.validation.labels,
+        hyperparameters["learning_rate"],
+        hyperparameters.get("l2") or 0.0,
+    )
+    if warning:
+        print(warning, file=sys.stderr)
     return folder
+
+
+def cannot_save(out, error):
+    return ProjectError(
+        f"could not save the run in {out} ({error.strerror or error}); "
+        "nothing was written. Free some space or choose another --out"
+    )
 
 
 def publish(partial, out, dataset, seed):

@@ -11,14 +11,13 @@ average, in about 3 seconds of training on one core; the same models score
 28.0% to 31.8% on the 10,000 real MNIST test digits.
 """
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
 from common import plots
-from common.cli import add_common_arguments, run
+from common.cli import ArgumentParser, add_common_arguments, check_writable, run
 from common.data import load
 from common.gradients import numerical_gradient, relative_error
 from common.runs import finish
@@ -30,7 +29,7 @@ GRADIENT_CHECK_EXAMPLES = 8
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m {STAGE}",
         description="Stage 1: a network with ONE hidden neuron, 784 -> 1 -> 10, "
         "sigmoid activations, mean squared error, minibatch SGD.",
@@ -122,6 +121,7 @@ def main(argv=None):
         print(f"largest relative error {max(errors.values()):.2e}")
         return
 
+    check_writable(args.out, "--out")
     log = None if args.quiet else print
     data = load(args.dataset, args.data_dir, log=log)
     rng = np.random.default_rng(args.seed)

@@ -35,6 +35,7 @@ from common.models import check_shapes, load_model, save_model
 
 KIND = "stage1_single_neuron"
 DISCRIMINANT_RIDGE = 1e-3  # added to the scatter matrix so it can be inverted
+DISCRIMINANT_ROWS = 1024  # images converted to float64 at a time
 OUTPUT_START = 1 / CLASSES  # each output's first value: the share of each digit
 
 
@@ -51,10 +52,12 @@ def sigmoid(z):
         z = z.astype(np.float64)
     limit = np.floor(-np.log(np.finfo(z.dtype).tiny))  # 87 or 708
     exp_minus_abs = np.exp(-np.minimum(np.abs(z), limit))  # in (0, 1]
-    value = np.where(
-        z >= 0, 1 / (1 + exp_minus_abs), exp_minus_abs / (1 + exp_minus_abs)
-    )
-    return np.where(z < -limit, 0, value).astype(z.dtype)
+    # 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) for z < 0: the same value,
+    # written so that both use e^-|z|.
+    value = np.where(z >= 0, 1, exp_minus_abs)
+    value /= 1 + exp_minus_abs
+    value[z < -limit] = 0
+    return value.astype(z.dtype)
 
 
 def one_hot(labels, dtype=np.float32):
@@ -180,8 +183,10 @@ class SingleNeuronNetwork:
         here, 20% to 28% from a random start. Training still moves every
         weight from there.
         """
-        direction = first_discriminant(images.astype(np.float64), labels)
-        projected = images @ direction
+        direction = first_discriminant(images, labels)
+        # In the images' own precision: a float64 direction would make NumPy
+        # convert the whole training set to float64 first.
+        projected = images @ direction.astype(images.dtype)
         # Scale so the weighted sums span about -2..2, the sigmoid's
         # responsive range, and centre them on 0.
         scale = 2 / (projected.std() * 2 + 1e-12)
@@ -217,15 +222,26 @@ def first_discriminant(images, labels):
     Cholesky factor S_within = L L^T so that a symmetric eigenproblem
     remains. A small ridge keeps S_within invertible (border pixels are
     always 0, so it is singular as it stands).
+
+    The sums are taken in float64, but only ``DISCRIMINANT_ROWS`` images of
+    a class at a time are converted to it: a float64 copy of the training
+    set would take twice the memory of the float32 images themselves.
     """
-    mean = images.mean(axis=0)
+    mean = images.mean(axis=0, dtype=np.float64)
     within = np.zeros((images.shape[1], images.shape[1]))
     between = np.zeros_like(within)
     for digit in np.unique(labels):  # every class present in the data
-        members = images[labels == digit]
-        centred = members - members.mean(axis=0)
-        within += centred.T @ centred
-        offset = members.mean(axis=0) - mean
+        members = np.flatnonzero(labels == digit)
+        chunks = [
+            members[start : start + DISCRIMINANT_ROWS]
+            for start in range(0, len(members), DISCRIMINANT_ROWS)
+        ]
+        class_sum = sum(images[chunk].sum(axis=0, dtype=np.float64) for chunk in chunks)
+        class_mean = class_sum / len(members)
+        for chunk in chunks:
+            centred = images[chunk] - class_mean  # float64, as class_mean is
+            within += centred.T @ centred
+        offset = class_mean - mean
         between += len(members) * np.outer(offset, offset)
     within /= len(images)
     between /= len(images)

@@ -11,7 +11,14 @@ import time
 import numpy as np
 
 from common import plots
-from common.cli import add_common_arguments, positive_int, run
+from common.cli import (
+    ArgumentParser,
+    add_common_arguments,
+    check_writable,
+    network_size_problem,
+    positive_int,
+    run,
+)
 from common.data import CLASSES, PIXELS, load
 from common.gradients import numerical_gradient, relative_error
 from common.runs import finish
@@ -29,8 +36,20 @@ GRADIENT_CHECK_HIDDEN = 10  # at most: two forward passes per weight are slow
 HIDDEN_IMAGES = 100  # at most this many hidden neurons drawn as pictures
 
 
+def hidden_size(text):
+    """argparse type: the width of the hidden layer, within common.cli's
+    limits, so that a size whose weights cannot fit is refused at once."""
+    hidden = positive_int(text)
+    problem = network_size_problem(
+        [PIXELS, hidden, CLASSES], f"a hidden layer of {hidden:,} neurons"
+    )
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return hidden
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m {STAGE}",
         description="Stage 2: one hidden layer of N sigmoid neurons, 784 -> N -> 10, "
         "softmax outputs with cross-entropy or sigmoid outputs with mean squared "
@@ -44,7 +63,7 @@ def build_parser():
     )
     parser.add_argument(
         "--hidden",
-        type=positive_int,
+        type=hidden_size,
         default=DEFAULT_HIDDEN,
         metavar="N",
         help=f"neurons in the hidden layer (default: {DEFAULT_HIDDEN})",
@@ -94,6 +113,7 @@ def main(argv=None):
         print(f"largest relative error {largest:.2e}")
         return
 
+    check_writable(args.out, "--out")
     log = None if args.quiet else print
     data = load(args.dataset, args.data_dir, log=log)
     rng = np.random.default_rng(args.seed)

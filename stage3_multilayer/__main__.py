@@ -15,7 +15,17 @@ import time
 import numpy as np
 
 from common import plots
-from common.cli import add_common_arguments, fraction, non_negative_float, run
+from common.cli import (
+    ArgumentParser,
+    add_common_arguments,
+    check_writable,
+    fraction,
+    layer_widths,
+    network_size_problem,
+    non_negative_float,
+    quoted,
+    run,
+)
 from common.data import CLASSES, PIXELS, load
 from common.gradients import numerical_gradient, relative_error
 from common.runs import finish
@@ -29,7 +39,6 @@ from stage3_multilayer.network import (
 
 STAGE = "stage3_multilayer"
 FIRST_LAYER_IMAGES = 20  # first-layer neurons drawn as pictures
-MAX_WIDTH = 100_000  # neurons in one layer; 784 x 100,000 weights is 300 MB
 
 # The gradient check runs two forward passes per weight, so it uses a
 # narrow network of the chosen depth and activation (every hidden layer at
@@ -43,25 +52,17 @@ CHECK_STEP = 1e-4
 
 
 def layer_sizes(text):
-    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64)."""
-    parts = [part.strip() for part in text.split(",")]
-    if not all(part.isascii() and part.isdigit() for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of layer widths; write whole numbers "
-            "separated by commas, such as 128,64"
-        )
-    sizes = tuple(int(part) for part in parts)
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every layer needs a neuron")
-    if max(sizes) > MAX_WIDTH:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: at most {MAX_WIDTH:,} neurons in a layer"
-        )
+    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64),
+    within common.cli's size limits (checked before anything is allocated)."""
+    sizes = layer_widths(text)
+    problem = network_size_problem([PIXELS, *sizes, CLASSES], quoted(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return sizes
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m {STAGE}",
         description="Stage 3: several hidden layers, 784 -> ... -> 10, "
         "sigmoid, tanh or ReLU, softmax with cross-entropy, "
@@ -185,6 +186,7 @@ def main(argv=None):
         print(f"largest relative error {max(errors.values()):.2e}")
         return
 
+    check_writable(args.out, "--out")
     log = None if args.quiet else print
     data = load(args.dataset, args.data_dir, log=log)
     rng = np.random.default_rng(args.seed)
@@ -210,6 +212,7 @@ def main(argv=None):
         rng=rng,
         quiet=args.quiet,
         on_epoch_end=record_gradients,
+        l2=args.l2,
     )
     seconds = time.perf_counter() - started
 

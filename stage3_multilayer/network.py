@@ -73,10 +73,12 @@ def sigmoid(z):
         z = z.astype(np.float64)
     limit = np.floor(-np.log(np.finfo(z.dtype).tiny))  # 87 or 708
     exp_minus_abs = np.exp(-np.minimum(np.abs(z), limit))  # in (0, 1]
-    value = np.where(
-        z >= 0, 1 / (1 + exp_minus_abs), exp_minus_abs / (1 + exp_minus_abs)
-    )
-    return np.where(z < -limit, 0, value).astype(z.dtype)
+    # 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) for z < 0: the same value,
+    # written so that both use e^-|z|.
+    value = np.where(z >= 0, 1, exp_minus_abs)
+    value /= 1 + exp_minus_abs
+    value[z < -limit] = 0
+    return value.astype(z.dtype)
 
 
 def tanh(z):

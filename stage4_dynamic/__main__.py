@@ -14,21 +14,31 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from common import plots
 from common.cli import (
+    PARAMETER_BUDGET,
+    ArgumentParser,
     add_common_arguments,
+    check_writable,
+    file_path,
     fraction,
+    layer_widths,
+    network_size_problem,
     non_negative_float,
-    non_negative_int,
+    output_folder,
+    parameter_count,
+    parameter_limit,
     positive_int,
+    quoted,
     run,
+    whole_number,
 )
 from common.data import CLASSES, IMAGE_SIDE, MAX_PIXEL, PIXELS, load
+from common.errors import ProjectError
 from common.files import atomic_path
 from common.gradients import numerical_gradient, relative_error
 from common.images import read_digit
@@ -52,6 +62,7 @@ DEFAULT_OPTIMIZER = "adam"
 # What suits each optimiser on this data; --learning-rate overrides it.
 DEFAULT_RATES = {"sgd": 0.2, "momentum": 0.05, "adam": 0.002}
 DEFAULT_SHIFT = 1
+MAX_SHIFT = IMAGE_SIDE // 2  # a larger shift moves most digits out of the field
 DEFAULT_PATIENCE = 5
 DEFAULT_MAX_PARAMETERS = 1_000_000
 TOP = 3  # how many of the most likely classes predict prints
@@ -116,14 +127,19 @@ def growth_schedule(text):
     steps = []
     for part in text.split(","):
         part = part.strip().lower()
+        if not part:
+            raise argparse.ArgumentTypeError(
+                f"{quoted(text)} has an empty growth step; separate the steps "
+                "with single commas, or write none for no growth"
+            )
         widen, insert = WIDEN.fullmatch(part), INSERT.fullmatch(part)
         if widen:
-            epoch, layer, neurons = map(int, widen.groups())
+            epoch, layer, neurons = map(count, widen.groups())
             step = GrowthStep(epoch, "widen", layer, neurons)
         elif insert:
             epoch, neurons, position = insert.groups()
-            position = None if position is None else int(position)
-            step = GrowthStep(int(epoch), "insert", position, int(neurons))
+            position = None if position is None else count(position)
+            step = GrowthStep(count(epoch), "insert", position, count(neurons))
         else:
             raise argparse.ArgumentTypeError(
                 f"{part!r} is not a growth step; write EPOCH:widen LAYER +NEURONS "
@@ -137,11 +153,49 @@ def growth_schedule(text):
     return tuple(sorted(steps, key=lambda step: step.epoch))  # stable
 
 
-def grown(hidden, activation, steps):
-    """A small stand-in network of this shape after ``steps``.
+def count(digits):
+    """A number of a growth step: digits, however many (too many: refused)."""
+    return whole_number(digits, 0)
 
-    Used to check a schedule before training and to count the parameters a
-    step would make; raises ValueError with the network's own reason.
+
+def planned_sizes(sizes, steps):
+    """The layer sizes (inputs first) after ``steps``, computed, not built.
+
+    A step that the network would refuse (a layer that does not exist) is
+    left out: ``grown`` reports it, once the sizes are known to fit.
+    """
+    sizes = list(sizes)
+    for step in steps:
+        if step.action == "widen":
+            if 1 <= step.layer <= len(sizes) - 2:
+                sizes[step.layer] += step.neurons
+        else:
+            position = len(sizes) - 1 if step.layer is None else step.layer
+            if 1 <= position <= len(sizes) - 1:
+                sizes.insert(position, step.neurons)
+    return sizes
+
+
+def schedule_size_problem(hidden, steps):
+    """None if the network stays within common.cli's size limits through
+    every step of the schedule; else why not, naming the first step over."""
+    sizes = [PIXELS, *hidden, CLASSES]
+    for number, step in enumerate(steps, start=1):
+        sizes = planned_sizes(sizes, [step])
+        problem = network_size_problem(
+            sizes,
+            f"after step {number} of {len(steps)} ({step.epoch}:{step}) the network",
+        )
+        if problem:
+            return problem
+    return None
+
+
+def grown(hidden, activation, steps):
+    """A stand-in network of this shape after ``steps``.
+
+    Used to check a schedule before training, once ``schedule_size_problem``
+    has said it fits; raises ValueError with the network's own reason.
     """
     trial = DynamicNetwork(np.random.default_rng(0), hidden, activation)
     for step in steps:
@@ -155,8 +209,9 @@ def automatic_steps(network, epoch, widen_next, max_parameters):
     It alternates between widening (every hidden layer by half its width)
     and deepening (a new layer on top, the identity of the top hidden
     layer), starting with widening. A change that would take the network
-    over ``max_parameters`` gives way to the other; when neither fits, the
-    network has reached its size.
+    over ``max_parameters``, or over common.cli's size limits, gives way to
+    the other; when neither fits, the network has reached its size. Sizes
+    are counted, not built: nothing is allocated to find out.
     """
     widen = tuple(
         GrowthStep(epoch, "widen", layer, max(1, width // 2))
@@ -166,8 +221,12 @@ def automatic_steps(network, epoch, widen_next, max_parameters):
     if network.activation == "relu":
         deepen = (GrowthStep(epoch, "insert", None, network.sizes[-2]),)
     for steps in (widen, deepen) if widen_next else (deepen, widen):
-        after = grown(network.hidden, network.activation, steps)
-        if steps and after.parameter_count() <= max_parameters:
+        sizes = planned_sizes(network.sizes, steps)
+        if (
+            steps
+            and parameter_count(sizes) <= max_parameters
+            and network_size_problem(sizes, "") is None
+        ):
             return steps
     return ()
 
@@ -286,21 +345,28 @@ class EpochEnd:
 
 
 def layer_sizes(text):
-    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64)."""
-    parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of layer widths; write whole numbers "
-            "separated by commas, such as 128,64"
-        )
-    sizes = tuple(int(part) for part in parts)
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every layer needs a neuron")
+    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64),
+    within common.cli's size limits (checked before anything is allocated)."""
+    sizes = layer_widths(text)
+    problem = network_size_problem([PIXELS, *sizes, CLASSES], quoted(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return sizes
 
 
+def shift_pixels(text):
+    """argparse type: the largest shift of a training digit, 0 to MAX_SHIFT."""
+    return whole_number(
+        text,
+        0,
+        MAX_SHIFT,
+        f" pixels, half the {IMAGE_SIDE}-pixel field; "
+        "a larger shift moves most digits out of it",
+    )
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m {STAGE}",
         usage=f"python -m {STAGE} [options]\n"
         f"       python -m {STAGE} predict IMAGE... --model FILE [--show FOLDER]",
@@ -356,10 +422,11 @@ def build_parser():
     )
     growth.add_argument(
         "--max-parameters",
-        type=positive_int,
+        type=parameter_limit,
         default=DEFAULT_MAX_PARAMETERS,
         metavar="N",
-        help=f"--auto-grow's limit (default: {DEFAULT_MAX_PARAMETERS:,})",
+        help=f"--auto-grow's limit, up to {PARAMETER_BUDGET:,} "
+        f"(default: {DEFAULT_MAX_PARAMETERS:,})",
     )
 
     training = parser.add_argument_group("training")
@@ -394,11 +461,12 @@ def build_parser():
     )
     training.add_argument(
         "--shift",
-        type=non_negative_int,
+        type=shift_pixels,
         default=DEFAULT_SHIFT,
         metavar="PIXELS",
         help="move each training digit by up to this many pixels in each "
-        f"direction, anew every epoch; 0: off (default: {DEFAULT_SHIFT})",
+        f"direction, anew every epoch; 0: off, at most {MAX_SHIFT} "
+        f"(default: {DEFAULT_SHIFT})",
     )
     training.add_argument(
         "--patience",
@@ -428,7 +496,7 @@ def build_parser():
 
 
 def build_predict_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"python -m {STAGE} predict",
         description="Read the digit in each of your own pictures (PNG, JPEG, ...; "
         "any size; dark ink on light paper or the reverse) with a trained "
@@ -438,21 +506,21 @@ def build_predict_parser():
     )
     parser.add_argument(
         "images",
-        type=Path,
+        type=file_path,
         nargs="+",
         metavar="IMAGE",
         help="picture files, one digit in each",
     )
     parser.add_argument(
         "--model",
-        type=Path,
+        type=file_path,
         required=True,
         metavar="FILE",
         help="a model saved by training: results/stage4_dynamic/RUN/model.npz",
     )
     parser.add_argument(
         "--show",
-        type=Path,
+        type=output_folder,
         metavar="FOLDER",
         help="also save the 28x28 digit the network saw (white ink on black) "
         "as FOLDER/<picture name>.png",
@@ -527,10 +595,20 @@ def train_and_grow(argv):
             for name, error in errors.items():
                 print(f"  {name:>3}: largest relative error {error:.2e}")
         return
+    # The default schedule was written for the default network; say so when
+    # it does not fit the one asked for, rather than blame a --grow not given.
+    schedule, remedy = "--grow", ""
+    if args.grow is parser.get_default("grow"):
+        schedule = f"the default --grow {DEFAULT_GROWTH!r} does not fit"
+        remedy = "; give --grow none, or a schedule of your own"
+    problem = schedule_size_problem(args.layers, args.grow)
+    if problem:
+        parser.error(f"{schedule}: {problem}{remedy}")
     try:
         grown(args.layers, args.activation, args.grow)
     except ValueError as error:
-        parser.error(f"--grow: {error}")
+        parser.error(f"{schedule}: {error}{remedy}")
+    check_writable(args.out, "--out")
 
     log = None if args.quiet else print
     data = load(args.dataset, args.data_dir, log=log)
@@ -578,6 +656,7 @@ def train_and_grow(argv):
         quiet=args.quiet,
         augment=lambda images, rng: shift_images(images, args.shift, rng),
         on_epoch_end=epoch_end,
+        l2=args.l2,
     )
     seconds = time.perf_counter() - started
     epoch_end.restore_best(len(history.loss))
@@ -624,6 +703,8 @@ def train_and_grow(argv):
 def predict(argv):
     """The predict command: one line per picture, digit and top three."""
     args = build_predict_parser().parse_args(argv)
+    if args.show is not None:
+        check_writable(args.show, "--show")
     network = DynamicNetwork.load(args.model)
     names = network.class_names
     saved = set()
@@ -635,7 +716,12 @@ def predict(argv):
         print(f"{path}: {names[top[0]]}  ({likely})")
         if args.show is not None:
             target = unused_name(args.show / f"{path.stem}.png", saved)
-            save_digit(digit, target)
+            try:
+                save_digit(digit, target)
+            except OSError as error:
+                raise ProjectError(
+                    f"cannot save {target} ({error.strerror or error})"
+                ) from None
             print(f"  the network saw {target}")
 
 

@@ -118,3 +118,21 @@ def test_one_epoch_of_every_stage_gives_a_four_row_table(tmp_path, capsys):
         assert record["epochs"] == 1 and record["dataset"]["name"] == "sample"
         assert f"{100 * record['test_accuracy']:.2f}%" in row
     assert (tmp_path / "comparison.png").stat().st_size > 0
+
+
+def test_a_stage_warning_is_passed_on(tmp_path, capsys, monkeypatch):
+    """Each stage runs with its output captured; its warning still shows."""
+    warning = "warning: the best validation accuracy, 10.0%, is no better than chance"
+
+    def fake_stage(command, **options):
+        stage = command[command.index("-m") + 1]
+        out = tmp_path / stage
+        write_record(out / "run", stage, 0.1)
+        return compare.subprocess.CompletedProcess(command, 0, "", warning + "\n")
+
+    monkeypatch.setattr(compare.subprocess, "run", fake_stage)
+    status = run(compare.main, ["--results", str(tmp_path), "--no-plots"])
+
+    assert status == 0
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [f"    {stage}: {warning}" for stage in compare.STAGES]

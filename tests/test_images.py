@@ -279,6 +279,61 @@ def test_sixteen_bit_picture_equals_eight_bit(digits, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("mode", "transform"),
+    [
+        ("I", lambda ink: ink + 100_000),  # far from 0: used to lose most ink
+        ("I", lambda ink: ink - 100_000),  # all negative: used to lose the shape
+        ("I", lambda ink: ink * 8_000_000),  # near the int32 limit
+        ("F", lambda ink: ink / 255 + 5000),  # a narrow band: "uniform shade"
+        ("F", lambda ink: -ink),  # dark ink, values below 0
+        ("F", lambda ink: ink * 1e36 - 3e38),  # near the float32 limit
+        ("F", lambda ink: ink * 1e-40),  # subnormal float32
+    ],
+    ids=["offset", "negative", "int32", "narrow", "dark", "float32", "subnormal"],
+)
+def test_wide_pictures_of_any_range_equal_eight_bit(digits, tmp_path, mode, transform):
+    """32-bit integer and float TIFFs: only the order of the pixels matters,
+    whatever their range (measured: identical to the 8-bit digit)."""
+    ink = digits[1].astype(np.float64)
+    dtype = np.int32 if mode == "I" else np.float32
+    path = save(Image.fromarray(transform(ink).astype(dtype)), tmp_path / "wide.tif")
+    with Image.open(path) as saved:
+        assert saved.mode == mode
+    eight_bit = images.to_mnist(Image.fromarray(digits[1]))  # ink either way
+    assert np.abs(images.read_digit(path) - eight_bit).max() <= 1 / 255
+
+
+@pytest.mark.parametrize(
+    ("where", "values", "count", "kind"),
+    [
+        ("one pixel", [np.nan], 1, "NaN"),
+        ("one pixel", [np.inf], 1, "infinity"),
+        ("one pixel", [-np.inf], 1, "infinity"),
+        ("two pixels", [np.nan, np.inf], 2, "NaN and infinity"),
+        ("every pixel", [np.nan], 784, "NaN"),
+    ],
+)
+def test_non_finite_pixels_are_named_not_taken_for_a_blank(
+    digits, tmp_path, where, values, count, kind
+):
+    """A float TIFF with NaN or infinity used to read as "a single uniform
+    shade" (with RuntimeWarnings on the way)."""
+    pixels = digits[1].astype(np.float32)
+    if where == "every pixel":
+        pixels[...] = np.nan
+    else:
+        pixels.flat[[100, 200][: len(values)]] = values
+    path = save(Image.fromarray(pixels), tmp_path / "float.tif")
+    message = (
+        f"{path}: the picture has non-finite pixels: {count} of 784 ({kind}); "
+        "save it with finite values, or as PNG or JPEG"
+    )
+    with pytest.raises(ImageError) as refused:
+        images.read_digit(path)
+    assert str(refused.value) == message
+
+
 def test_preprocessing_steps_are_the_pipeline(digits):
     """The notebook's pictures, in order, end in what to_mnist returns."""
     picture = Image.fromarray(255 - digits[2])

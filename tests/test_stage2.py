@@ -7,6 +7,7 @@ thresholds measured there; the command line is called in-process with
 ``--out tmp_path``.
 """
 
+import errno
 import json
 import math
 import re
@@ -14,6 +15,7 @@ import re
 import numpy as np
 import pytest
 
+from common import runs
 from common.cli import run
 from common.data import CLASSES, PIXELS, Dataset, Split, load
 from common.errors import ModelError
@@ -179,8 +181,10 @@ def test_one_hidden_neuron_with_mse_takes_stage1s_step():
 
 def test_learns_far_better_than_stage1_on_the_sample(sample):
     """The defaults (100 hidden, cross-entropy, batches of 4, rate 0.8) for
-    3 of their 20 epochs, seed 0: measured 91.2% test accuracy (20 epochs:
-    94.4%); stage 1 reaches about 30%."""
+    3 of their 20 epochs. Measured test accuracy with seed 0: 91.2% on one
+    2-core machine, 89.7% on another whose BLAS sums in a different order
+    (89.7% to 93.8% over seeds 0-9 there); 20 epochs: about 94.5%. Stage 1
+    reaches about 30%."""
     rng = np.random.default_rng(0)
     network = HiddenLayerNetwork(rng)
     history = train(
@@ -188,7 +192,7 @@ def test_learns_far_better_than_stage1_on_the_sample(sample):
     )
     assert history.loss[-1] < history.loss[0]
     test_accuracy = np.mean(network.predict(sample.test.images) == sample.test.labels)
-    assert test_accuracy >= 0.90
+    assert test_accuracy >= 0.87
 
 
 def test_cross_entropy_gradient_stays_large_when_badly_wrong():
@@ -523,6 +527,44 @@ def test_a_loss_that_stops_being_finite_stops_training_cleanly(tmp_path, capsys)
     argv += ["--epochs", "1", "--out", str(tmp_path)]
     status = run(main, argv)
     assert_stopped_cleanly(status, capsys.readouterr().err, tmp_path)
+
+
+def test_a_run_that_learned_nothing_is_saved_with_a_warning(tmp_path, capsys):
+    """A rate of 40 saturates every sigmoid at once; the loss stays finite
+    (measured: 69 then 67 per example) and accuracy stays at 10%."""
+    argv = ["--dataset", "sample", "--learning-rate", "40", "--epochs", "2"]
+    argv += ["--no-plots", "--out", str(tmp_path)]
+    assert run(main, argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "warning: the best validation accuracy, 10.0%, is no better than chance "
+        "(10.0% for always the most common class; 14.0% would be clearly above "
+        "it on 500 images): the network learned nothing; try a smaller "
+        "--learning-rate (now 40)"
+    ]
+    assert "test accuracy 10.00%" in captured.out  # the run is still reported
+    record = json.loads((run_folder(tmp_path) / "record.json").read_text())
+    assert record["history"]["validation_accuracy"] == [0.1, 0.1]
+
+
+def test_a_run_that_cannot_be_saved_is_one_line_and_leaves_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    """A full disk while saving: one line, no half-written run folder."""
+
+    def full_disk(folder, record):
+        (folder / "record.json").write_text("{")  # half-written...
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs, "write_record", full_disk)
+    argv = ["--dataset", "sample", "--epochs", "1", "--hidden", "8", "--no-plots"]
+    assert run(main, [*argv, "--out", str(tmp_path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"error: could not save the run in {tmp_path} (No space left on device); "
+        "nothing was written. Free some space or choose another --out"
+    ]
+    assert list(tmp_path.iterdir()) == []  # ...and removed with its folder
 
 
 @pytest.mark.parametrize("rate", ["0", "-0.1", "nan", "inf"])

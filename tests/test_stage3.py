@@ -155,15 +155,16 @@ def test_one_sigmoid_layer_computes_what_stage_2_computes():
 # -------------------------------------------------------------- learning
 
 
-def test_defaults_beat_stage_2_on_the_sample(tmp_path):
-    """Stage 3's defaults, stopped after 6 of their 20 epochs, already beat
-    stage 2's defaults run to the end.
+def test_defaults_learn_the_sample_in_six_epochs(tmp_path):
+    """Stage 3's defaults, stopped after 6 of their 20 epochs (the learning
+    rate then falls over 6 epochs instead of 20), already reach stage 2's
+    final accuracy.
 
-    Measured on the embedded sample, seed 0: stage 2 with its defaults
-    (python -m stage2_hidden_layer --dataset sample) reaches 94.4% test
-    accuracy (94.2% to 94.5% over seeds 0-4); stage 3 with its defaults
-    95.2% (94.9% to 95.8%), and 95.0% with the 6 epochs used here (the
-    learning rate then falls over 6 epochs instead of 20).
+    Measured on the embedded sample on two 2-core machines: 95.0% with
+    seed 0 on both, 94.7% to 95.0% over seeds 0-4. For comparison, stage 2's
+    defaults run to the end reach 94.0% to 95.1% over seeds 0-4, and stage
+    3's 94.7% to 95.8%. On 1,000 test digits one standard error is about 0.7
+    points, so the two stages overlap from seed to seed.
     """
     main(
         ["--dataset", "sample", "--epochs", "6", "--out", str(tmp_path)]
@@ -172,7 +173,7 @@ def test_defaults_beat_stage_2_on_the_sample(tmp_path):
     (record_path,) = tmp_path.glob("*/record.json")
     record = json.loads(record_path.read_text())
     assert record["history"]["loss"][-1] < record["history"]["loss"][0] / 3
-    assert record["test_accuracy"] >= 0.948  # stage 2: 0.944
+    assert record["test_accuracy"] >= 0.94
 
 
 @pytest.mark.parametrize(
@@ -385,6 +386,21 @@ def test_a_learning_rate_far_too_high_stops_with_one_message(tmp_path, capsys):
     assert err.count("\n") == 1 and "at epoch 1, batch" in err
     assert "try a smaller --learning-rate" in err
     assert not list(tmp_path.iterdir())  # no model, no record
+
+
+def test_a_weight_decay_far_too_strong_is_named_in_the_message(tmp_path, capsys):
+    """--l2 1e6 multiplies every weight by 1 - 0.02 x 1e6 each step: they
+    overflow whatever the learning rate, so the message names --l2 too."""
+    from common.cli import run
+
+    argv = ["--dataset", "sample", "--epochs", "1", "--layers", "16", "--l2", "1e6"]
+    assert run(main, [*argv, "--out", str(tmp_path), "--quiet"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the loss became nan")
+    assert lines[0].endswith(
+        "try a smaller --learning-rate (now 0.02) or a smaller --l2 (now 1e+06)"
+    )
+    assert not list(tmp_path.iterdir())
 
 
 def test_save_and_load_keep_the_predictions(tmp_path):

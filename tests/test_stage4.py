@@ -6,10 +6,12 @@ entry is large enough for a relative error to mean something) and
 central differences with a step of 1e-4, as stage 3's do.
 """
 
+import argparse
 import contextlib
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -463,6 +465,60 @@ def test_growth_schedule_syntax():
             cli.growth_schedule(bad)
 
 
+def test_a_growth_step_that_is_empty_or_too_long_says_so():
+    with pytest.raises(argparse.ArgumentTypeError) as empty:
+        cli.growth_schedule("8:insert 256,")
+    assert str(empty.value) == (
+        "'8:insert 256,' has an empty growth step; separate the steps with "
+        "single commas, or write none for no growth"
+    )
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="5,000 digits: far out of range"
+    ):
+        cli.growth_schedule("1:widen 1 +" + "9" * 5000)  # int() refuses it
+
+
+def refused(argv, capsys):
+    """The one line of a command line the parser refuses (exit status 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_the_default_schedule_is_named_when_it_does_not_fit(capsys):
+    """--activation sigmoid, or a first layer wider than 256, cannot follow
+    the default schedule: the message must not blame a --grow not given."""
+    line = refused(["--activation", "sigmoid"], capsys)
+    assert line.startswith(
+        "error: the default --grow '8:insert 256, 16:widen 1 +256' does not fit: "
+        "a new sigmoid layer cannot start as the identity"
+    )
+    assert "; give --grow none, or a schedule of your own; see " in line
+    line = refused(["--layers", "512"], capsys)
+    assert "default --grow" in line and "needs at least 512 neurons" in line
+    # a schedule that was given is called --grow, as before
+    line = refused(["--layers", "512", "--grow", "1:insert 256"], capsys)
+    assert line.startswith("error: --grow: a new layer at position 2")
+
+
+def test_a_shift_beyond_half_the_field_is_refused(capsys):
+    """A shift of 100,000 pixels used to pad every batch to 200,028 pixels a
+    side (4.66 TiB): a MemoryError traceback."""
+    line = refused(["--shift", "100000"], capsys)
+    assert line.startswith(
+        "error: argument --shift: 100,000 is too large: at most 14 pixels"
+    )
+    assert cli.build_parser().parse_args(["--shift", "14"]).shift == 14
+
+
+def test_layer_widths_in_other_digits_are_refused_like_stage_3(capsys):
+    line = refused(["--layers", "64,\u00b2"], capsys)  # a superscript 2
+    assert line.startswith("error: argument --layers: '64,²' is not a list of layer")
+
+
 def test_a_schedule_the_network_cannot_follow_is_refused(capsys):
     with pytest.raises(SystemExit) as stopped:
         cli.main(["--layers", "64", "--grow", "2:insert 32"])
@@ -721,6 +777,70 @@ def test_predict_reads_a_photo_as_the_model_reads_the_original(
     original = sample.test.images[confident[0]].reshape(SIDE, SIDE)
     # Measured over the first 30 test digits: 0.009 on average, at most 0.059.
     assert np.abs(seen / 255 - original).mean() < 0.07
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_predict_says_a_float_picture_has_non_finite_pixels(
+    trained, digits_for_pictures, tmp_path, capsys, bad
+):
+    """A 32-bit float TIFF (Pillow mode "F") holding NaN or infinity used to
+    be "a single uniform shade"."""
+    folder, _, _ = trained
+    pixels = digits_for_pictures[0].astype(np.float32)
+    pixels[3, 5] = float(bad)
+    picture = tmp_path / "float.tif"
+    Image.fromarray(pixels).save(picture)
+    with Image.open(picture) as saved:
+        assert saved.mode == "F"
+
+    status = run(
+        cli.main, ["predict", str(picture), "--model", str(folder / "model.npz")]
+    )
+    assert status == 1
+    kind = "NaN" if bad == "nan" else "infinity"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {picture}: the picture has non-finite pixels: 1 of 784 ({kind}); "
+        "save it with finite values, or as PNG or JPEG"
+    ]
+
+
+@pytest.fixture(scope="module")
+def digits_for_pictures():
+    test = data.load("sample", log=None).test
+    return np.rint(test.images[:3] * data.MAX_PIXEL).reshape(-1, SIDE, SIDE)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--show", "{file}"], "argument --show: {file} is a file, not a folder"),
+        (["--show", ""], "argument --show: an empty path is not a folder"),
+        (["--model", ""], "argument --model: an empty path is not a file"),
+    ],
+)
+def test_predict_refuses_paths_it_cannot_use(tmp_path, capsys, argv, message):
+    """--show naming a file used to end in a FileExistsError traceback, and
+    --show "" wrote into the current folder."""
+    file = tmp_path / "model.npz"
+    file.write_text("")
+    argv = [word.format(file=file) for word in argv]
+    arguments = ["predict", "digit.png", "--model", str(file), *argv]
+    line = refused(arguments, capsys)
+    assert line.startswith(f"error: {message.format(file=file)}; see ")
+    assert refused(["predict", "", "--model", str(file)], capsys).startswith(
+        "error: argument IMAGE: an empty path is not a file"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc")
+def test_predict_refuses_a_show_folder_it_cannot_write_before_reading(capsys):
+    show = Path("/proc/no-such-folder")
+    status = run(
+        cli.main, ["predict", "a.png", "--model", "m.npz", "--show", str(show)]
+    )
+    assert status == 1
+    line = capsys.readouterr().err.splitlines()
+    assert len(line) == 1 and line[0].startswith(f"error: cannot write in {show} (")
 
 
 @pytest.mark.parametrize("problem", ["no ink", "not an image", "wrong model"])

@@ -13,7 +13,15 @@ import pytest
 
 from common.data import CLASSES, PIXELS, Dataset, Split
 from common.errors import ProjectError, TrainingError
-from common.training import EVALUATION_BATCH, History, minibatches, train
+from common.training import (
+    EVALUATION_BATCH,
+    History,
+    advice,
+    chance_threshold,
+    chance_warning,
+    minibatches,
+    train,
+)
 
 INDEX_PIXELS = slice(CLASSES, CLASSES + 3)  # the example's number, base 256
 
@@ -244,6 +252,67 @@ def test_weights_that_are_not_finite_stop_training():
     with pytest.raises(TrainingError, match=r"weights.*epoch 1.*smaller --learning"):
         fit(network, make_data(10), epochs=3, batch_size=4)
     assert len(network.batches) == 3
+
+
+def test_strong_weight_decay_is_named_beside_the_learning_rate():
+    """A loss that overflows because of --l2 (stage 3 with --l2 1e6) used to
+    blame the learning rate alone."""
+    network = RecordingNetwork(losses=[1.0, float("inf")])
+    with pytest.raises(TrainingError) as error:
+        fit(network, make_data(10), epochs=1, learning_rate=0.02, l2=1e6)
+    assert str(error.value) == (
+        "the loss became inf at epoch 1, batch 2; try a smaller --learning-rate "
+        "(now 0.02) or a smaller --l2 (now 1e+06)"
+    )
+    assert advice(0.02, l2=1e-4) == "try a smaller --learning-rate (now 0.02)"
+    assert advice(0.5, l2=0.1).endswith("or a smaller --l2 (now 0.1)")
+
+
+# ------------------------------------------------ learning nothing at all
+
+
+BALANCED = np.repeat(np.arange(CLASSES), 50)  # 500 labels, like the sample's
+
+
+def test_chance_is_the_most_common_class_and_three_standard_errors_above():
+    chance, threshold = chance_threshold(BALANCED)
+    assert chance == 0.1
+    assert threshold == pytest.approx(0.1 + 3 * np.sqrt(0.1 * 0.9 / 500))  # 14.02%
+    ones = np.concatenate([np.zeros(113), np.ones(887)]).astype(int)
+    chance, threshold = chance_threshold(ones)  # always answering 1: 88.7%
+    assert chance == pytest.approx(0.887)
+    assert threshold == pytest.approx(0.887 + 3 * np.sqrt(0.887 * 0.113 / 1000))
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "warned"),
+    [
+        ([0.1], True),
+        ([0.0, 0.05], True),  # worse than chance is no better than it
+        ([0.12, 0.14], True),  # 14.0% is within 3 standard errors of 10%
+        ([0.11, 0.141, 0.1], False),  # the best epoch counts
+        ([0.95], False),
+    ],
+)
+def test_a_run_no_better_than_chance_is_warned_about(accuracies, warned):
+    history = History(validation_accuracy=list(accuracies))
+    warning = chance_warning(history, BALANCED, 40.0)
+    if not warned:
+        assert warning is None
+        return
+    assert warning == (
+        f"warning: the best validation accuracy, {100 * max(accuracies):.1f}%, is "
+        "no better than chance (10.0% for always the most common class; 14.0% "
+        "would be clearly above it on 500 images): the network learned nothing; "
+        "try a smaller --learning-rate (now 40)"
+    )
+
+
+def test_the_chance_warning_names_a_strong_weight_decay():
+    warning = chance_warning(History(validation_accuracy=[0.1]), BALANCED, 0.02, 1.0)
+    assert warning.endswith(
+        "try a smaller --learning-rate (now 0.02) or a smaller --l2 (now 1)"
+    )
 
 
 # ------------------------------------------------------------------ hooks
