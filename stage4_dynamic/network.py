@@ -65,6 +65,10 @@ ADAM_BETA1 = 0.9  # share of the running mean of gradients kept at each step
 ADAM_BETA2 = 0.999  # the same, for the running mean of squared gradients
 ADAM_EPSILON = 1e-8  # keeps a step finite where the gradient has been 0
 ADAM_WARMUP = 100  # steps over which a parameter's steps grow to full size
+# After this many steps 1 - beta1^t no longer changes in float64 (334 steps;
+# float32: 143) and the warm-up is over: see Adam.update.
+ADAM_SETTLED = 400
+ADAM_SETTLED_FILL = 1 - ADAM_BETA2**ADAM_SETTLED  # v_fill after that many steps
 
 
 # ------------------------------------------------------------- activations
@@ -298,25 +302,33 @@ class Adam(SGD):
 
     def update(self, parameter, gradient, moments, learning_rate):
         m, v, m_fill, v_fill = moments
+        # Once every entry has taken ADAM_SETTLED steps, m_fill has stopped
+        # changing (1 - beta1^t rounds to the same number, in float32 and
+        # float64 alike) and every warm-up factor is 1: both are skipped,
+        # which gives the same numbers for less work. v_fill goes on rising.
+        settled = v_fill.min(initial=1) >= ADAM_SETTLED_FILL
+
         m *= ADAM_BETA1
         m += (1 - ADAM_BETA1) * gradient
         v *= ADAM_BETA2
         v += (1 - ADAM_BETA2) * np.square(gradient)
-        m_fill *= ADAM_BETA1
-        m_fill += 1 - ADAM_BETA1  # 1 - beta1^t
+        if not settled:
+            m_fill *= ADAM_BETA1
+            m_fill += 1 - ADAM_BETA1  # 1 - beta1^t
         v_fill *= ADAM_BETA2
         v_fill += 1 - ADAM_BETA2  # 1 - beta2^t
 
-        # In place, one operation at a time: for arrays this size, making
-        # new temporary arrays takes longer than the arithmetic.
+        # In place, one operation at a time: each is one pass over an array
+        # of the parameter's size, and these arrays are large.
         step = v / v_fill  # v_hat
         np.sqrt(step, out=step)
         step += ADAM_EPSILON
         np.divide(m, step, out=step)
         step /= m_fill  # m_hat / (sqrt(v_hat) + epsilon)
-        warm_up = v_fill / (1 - ADAM_BETA2**ADAM_WARMUP)
-        np.minimum(warm_up, 1, out=warm_up)
-        step *= warm_up
+        if not settled:
+            warm_up = v_fill / (1 - ADAM_BETA2**ADAM_WARMUP)
+            np.minimum(warm_up, 1, out=warm_up)
+            step *= warm_up
         step *= learning_rate
         parameter -= step
 

@@ -26,9 +26,12 @@ from common.gradients import numerical_gradient, relative_error
 from common.models import save_model
 from common.training import History
 from stage4_dynamic import __main__ as cli
+from stage4_dynamic import network as network_module
 from stage4_dynamic.network import (
     ADAM_BETA1,
     ADAM_BETA2,
+    ADAM_SETTLED,
+    ADAM_SETTLED_FILL,
     ADAM_WARMUP,
     KIND,
     SGD,
@@ -360,6 +363,40 @@ def test_adam_first_step_is_the_warmed_up_learning_rate():
     adam.step([parameter], [], [np.array([3.0, -0.5])], [], 0.1)
     share = (1 - ADAM_BETA2) / (1 - ADAM_BETA2**ADAM_WARMUP)
     np.testing.assert_allclose(parameter, [1 - 0.1 * share, 1 + 0.1 * share])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_settled_shortcut_changes_no_number(dtype, monkeypatch):
+    """Once every weight has taken ADAM_SETTLED steps, Adam skips m_fill's
+    update and the warm-up; the steps are bit for bit those of the full
+    formula, also for weights added later (they are not settled yet)."""
+
+    def train(settled_fill):
+        monkeypatch.setattr(network_module, "ADAM_SETTLED_FILL", settled_fill)
+        rng = np.random.default_rng(5)
+        parameter = rng.standard_normal((3, 4)).astype(dtype)
+        adam = Adam()
+        adam.start([parameter], [])
+        for step in range(ADAM_SETTLED + 60):
+            if step == ADAM_SETTLED + 20:  # a growth step: two new columns
+                parameter = np.concatenate([parameter, np.ones((3, 2), dtype)], 1)
+                for slot in adam.state.values():
+                    slot[0][0] = np.concatenate([slot[0][0], np.zeros((3, 2))], 1)
+                    slot[0][0] = slot[0][0].astype(dtype)
+            gradient = rng.standard_normal(parameter.shape).astype(dtype)
+            adam.step([parameter], [], [gradient], [], 0.01)
+        return parameter, adam.state
+
+    shortcut, shortcut_state = train(network_module.ADAM_SETTLED_FILL)
+    full, full_state = train(2.0)  # a fill never reaches 2: never settled
+    np.testing.assert_array_equal(shortcut, full)
+    for slot in Adam.slots:
+        np.testing.assert_array_equal(
+            shortcut_state[slot][0][0], full_state[slot][0][0]
+        )
+    # the old columns were settled, the new ones not
+    assert shortcut_state["v_fill"][0][0][:, :4].min() >= ADAM_SETTLED_FILL
+    assert shortcut_state["v_fill"][0][0][:, 4:].max() < ADAM_SETTLED_FILL
 
 
 # ---------------------------------------------------------------- training
