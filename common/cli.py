@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data import DATASETS
+from common.data import CLASSES, DATASETS, PIXELS
 from common.errors import ProjectError
 
 RESULTS = Path("results")
@@ -251,7 +251,9 @@ def check_writable(folder, option):
 
 
 def layer_widths(text):
-    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64)."""
+    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64),
+    refused before anything is allocated if a network of 784 inputs, these
+    layers and 10 outputs would be over the size limits."""
     parts = [part.strip() for part in text.split(",")]
     if not all(part.isascii() and part.isdigit() for part in parts):
         raise argparse.ArgumentTypeError(
@@ -261,6 +263,9 @@ def layer_widths(text):
     sizes = tuple(whole_number(part, 0) for part in parts)
     if min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{quoted(text)}: every layer needs a neuron")
+    problem = network_size_problem([PIXELS, *sizes, CLASSES], quoted(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return sizes
 
 

@@ -8,7 +8,6 @@ over training. See ``python -m stage3_multilayer --help``. Try the lesson:
     python -m stage3_multilayer --layers 64,64,64,64,64 --activation relu
 """
 
-import argparse
 import sys
 import time
 
@@ -21,9 +20,7 @@ from common.cli import (
     check_writable,
     fraction,
     layer_widths,
-    network_size_problem,
     non_negative_float,
-    quoted,
     run,
 )
 from common.data import CLASSES, PIXELS, load
@@ -51,16 +48,6 @@ GRADIENT_CHECK_EXAMPLES = 5
 CHECK_STEP = 1e-4
 
 
-def layer_sizes(text):
-    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64),
-    within common.cli's size limits (checked before anything is allocated)."""
-    sizes = layer_widths(text)
-    problem = network_size_problem([PIXELS, *sizes, CLASSES], quoted(text))
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return sizes
-
-
 def build_parser():
     parser = ArgumentParser(
         prog=f"python -m {STAGE}",
@@ -73,7 +60,7 @@ def build_parser():
     )
     parser.add_argument(
         "--layers",
-        type=layer_sizes,
+        type=layer_widths,
         default=DEFAULT_HIDDEN,
         metavar="N,N,...",
         help="widths of the hidden layers, first to last; 784 inputs and 10 "

@@ -344,16 +344,6 @@ class EpochEnd:
 # ----------------------------------------------------------------- parsers
 
 
-def layer_sizes(text):
-    """argparse type: hidden layer widths such as ``128,64`` -> (128, 64),
-    within common.cli's size limits (checked before anything is allocated)."""
-    sizes = layer_widths(text)
-    problem = network_size_problem([PIXELS, *sizes, CLASSES], quoted(text))
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return sizes
-
-
 def shift_pixels(text):
     """argparse type: the largest shift of a training digit, 0 to MAX_SHIFT."""
     return whole_number(
@@ -391,7 +381,7 @@ def build_parser():
     network = parser.add_argument_group("the network")
     network.add_argument(
         "--layers",
-        type=layer_sizes,
+        type=layer_widths,
         default=DEFAULT_LAYERS,
         metavar="N,N,...",
         help="widths of the hidden layers to start with, first to last "
