@@ -13,8 +13,10 @@ would not fit in a budget generous for this project (``MAX_WIDTH``,
 
 import argparse
 import math
+import signal
 import sys
 import tempfile
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -384,16 +386,24 @@ def add_common_arguments(parser, *, stage, epochs, batch_size, learning_rate):
 def run(main, argv=None):
     """Call ``main(argv)``; show a user's mistake as one line, not a traceback.
 
-    Returns the exit status: 0, 1 for a ``ProjectError`` or for running out
-    of memory, 130 for Ctrl-C. The size limits refuse networks whose weights
+    Returns the exit status: 0; 1 for a ``ProjectError``, for a file or
+    folder the system refuses (no permission, a name too long, a full disk)
+    or for running out of memory; 130 when interrupted, by Ctrl-C or by a
+    termination or hang-up signal (``kill``, a closed terminal), which are
+    turned into the same ``KeyboardInterrupt`` so that a half-written run
+    is removed either way. The size limits refuse networks whose weights
     cannot fit before anything is allocated; a ``MemoryError`` is the last
     resort, when this machine has less memory than they allow for (or a
     very large batch of a wide network needs more).
     """
+    previous = catch_stop_signals()
     try:
         main(argv)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {system_refusal(error)}", file=sys.stderr)
         return 1
     except MemoryError as error:
         detail = str(error)
@@ -404,7 +414,38 @@ def run(main, argv=None):
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing was saved", file=sys.stderr)
+    except KeyboardInterrupt as interruption:
+        # A command that had saved something says what in the interruption.
+        saved = interruption.args[0] if interruption.args else "nothing was saved"
+        print(f"interrupted; {saved}", file=sys.stderr)
         return 130
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
+
+
+def catch_stop_signals():
+    """Make SIGTERM and SIGHUP raise ``KeyboardInterrupt``, as Ctrl-C does;
+    return the handlers they had. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):  # Windows has no SIGHUP
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, stop)
+    return previous
+
+
+def stop(number, frame):
+    raise KeyboardInterrupt
+
+
+def system_refusal(error):
+    """An ``OSError`` in one line: the path it concerns and why, in words."""
+    reason = error.strerror or str(error) or type(error).__name__
+    reason = reason[:1].lower() + reason[1:]
+    if error.filename is None:
+        return reason
+    return f"cannot use {shortened(str(error.filename))}: {reason}"

@@ -105,70 +105,82 @@ def build_parser():
 
 
 def train_stages(args):
-    """Run each stage as a process; return the record each one wrote."""
-    records = []
-    for number, stage in enumerate(STAGES, start=1):
-        out = (args.results / stage).resolve()
-        command = [
-            sys.executable,
-            "-m",
-            stage,
-            "--dataset",
-            args.dataset,
-            "--seed",
-            str(args.seed),
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-        if args.data_dir is not None:
-            command += ["--data-dir", str(Path(args.data_dir).resolve())]
-        if args.epochs is not None:
-            command += ["--epochs", str(args.epochs)]
-        if args.no_plots:
-            command.append("--no-plots")
+    """Run each stage as a process; return the record each one wrote.
 
-        print(f"[{number}/{len(STAGES)}] {stage} ...", end=" ", flush=True)
-        before = set(out.glob("*/record.json"))
-        started = time.perf_counter()
-        finished = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, check=False
-        )
-        if finished.returncode != 0:
-            print("failed")
-            lines = (finished.stderr.strip() or finished.stdout.strip()).splitlines()
-            reason = lines[-1].removeprefix("error: ") if lines else "no message"
-            raise ProjectError(
-                f"{stage} stopped with status {finished.returncode}: {reason}"
-            )
-        new = sorted(set(out.glob("*/record.json")) - before)
-        if not new:
-            raise ProjectError(f"{stage} finished but wrote no run record in {out}")
-        found, problems = read_records(new[-1].parent)
-        if problems:
-            raise ProjectError(problems[0])
-        record = found[0]
-        print(
-            f"{100 * record['test_accuracy']:.1f}% "
-            f"in {time.perf_counter() - started:.0f} s"
-        )
-        # A stage's warnings (a run that learned nothing) are passed on.
-        for line in finished.stderr.splitlines():
-            if line.startswith("warning:"):
-                print(f"    {stage}: {line}", file=sys.stderr)
-        records.append(record)
+    Interrupted, it says which stages had finished: their runs are saved."""
+    records = []
+    try:
+        for number, stage in enumerate(STAGES, start=1):
+            records.append(train_stage(args, number, stage))
+    except KeyboardInterrupt:
+        if not records:
+            raise
+        finished = ", ".join(record["stage"] for record in records)
+        raise KeyboardInterrupt(
+            f"the runs of {finished} were saved under {args.results}, the rest was not"
+        ) from None
     return records
+
+
+def train_stage(args, number, stage):
+    """Run stage ``stage`` (the ``number``-th) as a process; return its record."""
+    out = (args.results / stage).resolve()
+    command = [
+        sys.executable,
+        "-m",
+        stage,
+        "--dataset",
+        args.dataset,
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    if args.data_dir is not None:
+        command += ["--data-dir", str(Path(args.data_dir).resolve())]
+    if args.epochs is not None:
+        command += ["--epochs", str(args.epochs)]
+    if args.no_plots:
+        command.append("--no-plots")
+
+    print(f"[{number}/{len(STAGES)}] {stage} ...", end=" ", flush=True)
+    before = set(out.glob("*/record.json"))
+    started = time.perf_counter()
+    finished = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if finished.returncode != 0:
+        print("failed")
+        lines = (finished.stderr.strip() or finished.stdout.strip()).splitlines()
+        reason = lines[-1].removeprefix("error: ") if lines else "no message"
+        raise ProjectError(
+            f"{stage} stopped with status {finished.returncode}: {reason}"
+        )
+    new = sorted(set(out.glob("*/record.json")) - before)
+    if not new:
+        raise ProjectError(f"{stage} finished but wrote no run record in {out}")
+    found, problems = read_records(new[-1].parent)
+    if problems:
+        raise ProjectError(problems[0])
+    record = found[0]
+    print(
+        f"{100 * record['test_accuracy']:.1f}% in {time.perf_counter() - started:.0f} s"
+    )
+    # A stage's warnings (a run that learned nothing) are passed on.
+    for line in finished.stderr.splitlines():
+        if line.startswith("warning:"):
+            print(f"    {stage}: {line}", file=sys.stderr)
+    return record
 
 
 def group_by_dataset(records):
     """{dataset label: newest record of each stage, in stage order}."""
     groups = {}
     for record in records:  # oldest first, so newer ones replace older
-        dataset = record["dataset"]
-        if not isinstance(dataset, dict):
-            dataset = {"name": str(dataset)}
+        dataset = record["dataset"]  # a dict with a safe name: see check_record
         sizes = [dataset.get(part) for part in ("train", "validation", "test")]
-        label = dataset.get("name", "?")
+        label = dataset["name"]
         if all(isinstance(size, int) for size in sizes):
             label += " ({:,} / {:,} / {:,})".format(*sizes)
         groups.setdefault(label, {})[record["stage"]] = record
@@ -245,7 +257,7 @@ def main(argv=None):
         if not args.no_plots:
             name = "comparison.png"
             if len(groups) > 1:
-                name = f"comparison-{label.split()[0]}.png"
+                name = f"comparison-{group[0]['dataset']['name']}.png"
                 if name in chart_names:
                     name = name.replace(".png", f"-{index + 1}.png")
             chart_names.append(name)

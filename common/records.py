@@ -13,16 +13,19 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from common.cli import shortened
 from common.files import write_text
 
 SCHEMA = 1
 RECORD = "record.json"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 REQUIRED = (
     "stage",
     "dataset",
@@ -125,8 +128,10 @@ def read_records(root):
     for path in sorted(Path(root).glob(f"**/{RECORD}")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            problems.append(f"{path}: not a readable record ({error})")
+        except (OSError, ValueError, RecursionError) as error:
+            # ValueError: not JSON, not UTF-8, or an integer of over 4,300
+            # digits; RecursionError: arrays nested thousands deep.
+            problems.append(f"{path}: not a readable record ({shortened(str(error))})")
             continue
         problem = check_record(record)
         if problem:
@@ -134,7 +139,7 @@ def read_records(root):
             continue
         record["path"] = str(path)
         records.append(record)
-    records.sort(key=lambda record: record.get("created", ""))
+    records.sort(key=lambda record: record.get("created") or "")
     return records, problems
 
 
@@ -149,7 +154,8 @@ def check_record(record):
     checks = {
         "stage": isinstance(record["stage"], str),
         "dataset": isinstance(record["dataset"], dict)
-        and isinstance(record["dataset"].get("name"), str),
+        and is_name(record["dataset"].get("name")),
+        "created": isinstance(record.get("created", ""), str),
         "parameters": is_number(record["parameters"]) and record["parameters"] >= 0,
         "test_accuracy": is_number(record["test_accuracy"])
         and 0 <= record["test_accuracy"] <= 1,
@@ -158,10 +164,17 @@ def check_record(record):
         and all(
             isinstance(history.get(key), list) and all(map(is_number, history[key]))
             for key in ("loss", "validation_accuracy")
-        ),
+        )
+        and all(0 <= value <= 1 for value in history["validation_accuracy"]),
     }
     wrong = [key for key, good in checks.items() if not good]
     return f"bad {', '.join(wrong)}" if wrong else None
+
+
+def is_name(value):
+    """A dataset name as the stages write them (``sample``, ``mnist``...): it
+    names a chart file, so nothing that could leave the results folder."""
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
 
 
 def is_number(value):

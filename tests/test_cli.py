@@ -8,11 +8,13 @@ before any training.
 
 import argparse
 import math
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from common import cli, compare
+from common import cli, compare, plots
 from common.cli import run
 from common.errors import ProjectError
 from stage1_single_neuron import __main__ as stage1
@@ -368,3 +370,40 @@ def test_check_writable_accepts_a_folder_yet_to_be_made(tmp_path):
     file.write_text("")
     with pytest.raises(ProjectError, match="choose another --show"):
         cli.check_writable(file / "inside", "--show")  # no folder in a file
+
+
+def test_a_path_the_system_refuses_is_one_line(capsys):
+    def main(argv):
+        raise PermissionError(13, "Permission denied", "/root/runs")
+
+    assert run(main, []) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cannot use /root/runs: permission denied"
+    ]
+
+
+def test_an_output_name_too_long_for_the_system_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(stage2, "load", fail_if_called)
+    assert run(stage2.main, ["--dataset", "sample", "--out", "x" * 300]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: cannot use xxxxxxxx")
+    assert lines[0].endswith(": file name too long")
+
+
+def test_a_termination_signal_is_an_interruption_and_leaves_no_run(
+    tmp_path, monkeypatch, capsys
+):
+    """``kill`` (SIGTERM) while the plots are drawn: the half-written run folder
+    is removed as for Ctrl-C, and the usual handler is back afterwards."""
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(plots, "learning_curves", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    argv = ["--dataset", "sample", "--epochs", "1", "--hidden", "4", "--quiet"]
+    assert run(stage2.main, [*argv, "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.splitlines() == ["interrupted; nothing was saved"]
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from common import compare
 from common.cli import run
 
@@ -96,6 +98,64 @@ def test_a_damaged_record_is_reported_and_skipped(tmp_path, capsys):
     assert str(damaged) in captured.err and str(not_a_record) in captured.err
 
 
+def set_created(record, value):
+    record["created"] = value
+
+
+def set_dataset(record, name):
+    record["dataset"]["name"] = name
+
+
+def set_accuracies(record, value):
+    record["history"]["validation_accuracy"] = [value] * 2
+
+
+DAMAGES = {
+    "a number for a time": lambda record: set_created(record, 5),
+    "no time": lambda record: set_created(record, None),
+    "an empty dataset name": lambda record: set_dataset(record, ""),
+    "a blank dataset name": lambda record: set_dataset(record, " "),
+    "a dataset name that leaves the folder": lambda r: set_dataset(r, "../../../up"),
+    "a dataset name too long for a file": lambda record: set_dataset(record, "x" * 300),
+    "an accuracy of 1e308": lambda record: set_accuracies(record, 1e308),
+    "a negative accuracy": lambda record: set_accuracies(record, -0.5),
+}
+UNREADABLE = {
+    "nested 100,000 deep": "[" * 100_000 + "]" * 100_000,
+    "a 5,000-digit number": '{"stage": ' + "9" * 5000 + "}",
+}
+
+
+@pytest.mark.parametrize("damage", [*DAMAGES, *UNREADABLE])
+def test_every_kind_of_damaged_record_is_skipped_with_a_line(tmp_path, capsys, damage):
+    """Two good records on another dataset, so the chart names come from the
+    dataset names; the damaged one is reported and left out."""
+    results = tmp_path / "results"
+    write_record(results / "s1" / "a", "stage1_single_neuron", 0.25)
+    write_record(results / "s2" / "a", "stage2_hidden_layer", 0.85, "fashion", 50000)
+    damaged = results / "s3" / "a" / "record.json"
+    if damage in DAMAGES:
+        write_record(damaged.parent, "stage3_multilayer", 0.95)
+        record = json.loads(damaged.read_text())
+        DAMAGES[damage](record)
+        damaged.write_text(json.dumps(record))
+    else:
+        damaged.parent.mkdir(parents=True)
+        damaged.write_text(UNREADABLE[damage])
+
+    assert run(compare.main, ["--from-records", "--results", str(results)]) == 0
+
+    captured = capsys.readouterr()
+    assert len(table_lines(captured.out)) == 4  # two tables: header and one row
+    assert "95.00%" not in captured.out
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skip")]
+    assert len(skipped) == 1 and str(damaged) in skipped[0]
+    assert len(skipped[0]) < 400  # the message quotes a short piece, not it all
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results"]
+    charts = sorted(path.name for path in results.glob("*.png"))
+    assert charts == ["comparison-fashion.png", "comparison-sample.png"]
+
+
 def test_from_records_with_no_records_is_a_one_line_error(tmp_path, capsys):
     assert run(compare.main, ["--from-records", "--results", str(tmp_path)]) == 1
     error = capsys.readouterr().err
@@ -136,3 +196,23 @@ def test_a_stage_warning_is_passed_on(tmp_path, capsys, monkeypatch):
     assert status == 0
     errors = capsys.readouterr().err.splitlines()
     assert errors == [f"    {stage}: {warning}" for stage in compare.STAGES]
+
+
+def test_an_interrupted_comparison_says_which_runs_were_saved(
+    tmp_path, capsys, monkeypatch
+):
+    def stage_then_interrupted(command, **options):
+        stage = command[command.index("-m") + 1]
+        if stage != "stage1_single_neuron":
+            raise KeyboardInterrupt
+        write_record(tmp_path / stage / "run", stage, 0.3)
+        return compare.subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(compare.subprocess, "run", stage_then_interrupted)
+    status = run(compare.main, ["--results", str(tmp_path), "--no-plots"])
+
+    assert status == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"interrupted; the runs of stage1_single_neuron were saved under {tmp_path}, "
+        "the rest was not"
+    ]
