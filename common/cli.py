@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from common.data import CLASSES, DATASETS, PIXELS
-from common.errors import ProjectError
+from common.errors import LONGEST_DESCRIBED, ProjectError, quoted, shortened
 
 RESULTS = Path("results")
 
@@ -35,8 +35,14 @@ RESULTS = Path("results")
 # 0.5M parameters; stage 4's --max-parameters goes up to the same budget.
 BYTES_PER_PARAMETER = np.dtype(np.float32).itemsize
 MAX_WIDTH = 100_000
+# Depth costs time, not memory: a hidden layer is a Python step forward and
+# back for every batch (3,000 layers of one neuron: 27 s an epoch on the
+# sample); a hundred is far more than ReLU and He initialisation can train.
+MAX_HIDDEN_LAYERS = 100
+# The seed goes into each run folder's name; NumPy takes any size, but a
+# name of hundreds of digits is no use and can be longer than a file name may.
+MAX_SEED = 2**32 - 1
 PARAMETER_BUDGET = 100_000_000
-LONGEST_SHOWN = 40  # characters of a refused value quoted in a message
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -97,18 +103,6 @@ def is_negative_number(text):
     return True
 
 
-def shortened(text):
-    """``text``, its middle cut out if it is very long."""
-    if len(text) > LONGEST_SHOWN:
-        text = f"{text[: LONGEST_SHOWN // 2]}...{text[-LONGEST_SHOWN // 4 :]}"
-    return text
-
-
-def quoted(text):
-    """``text`` quoted, shortened if it is very long."""
-    return repr(shortened(text))
-
-
 def whole_number(text, minimum, maximum=None, limit_reason=""):
     """A whole number written in digits, from ``minimum`` to ``maximum``.
 
@@ -165,6 +159,11 @@ def positive_int(text):
 def non_negative_int(text):
     """argparse type: a whole number of 0 or more."""
     return whole_number(text, 0)
+
+
+def seed(text):
+    """argparse type: a seed, from 0 to ``MAX_SEED``."""
+    return whole_number(text, 0, MAX_SEED)
 
 
 def positive_float(text):
@@ -304,6 +303,11 @@ def network_size_problem(sizes, what):
     """None if a network of layer ``sizes`` is within the limits; else a
     message that starts with ``what`` and says what it would take."""
     hidden = sizes[1:-1]
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        return (
+            f"{what} would have {len(hidden):,} hidden layers; "
+            f"at most {MAX_HIDDEN_LAYERS} can be trained in a useful time"
+        )
     parameters = parameter_count(sizes)
     if max(hidden, default=0) <= MAX_WIDTH and parameters <= PARAMETER_BUDGET:
         return None
@@ -365,7 +369,7 @@ def add_common_arguments(parser, *, stage, epochs, batch_size, learning_rate):
     )
     group.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed,
         default=0,
         help="seed of the one random generator: same seed, same result (default: 0)",
     )
@@ -448,4 +452,4 @@ def system_refusal(error):
     reason = reason[:1].lower() + reason[1:]
     if error.filename is None:
         return reason
-    return f"cannot use {shortened(str(error.filename))}: {reason}"
+    return f"cannot use {shortened(str(error.filename), LONGEST_DESCRIBED)}: {reason}"

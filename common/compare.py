@@ -18,10 +18,10 @@ from common.cli import (
     RESULTS,
     ArgumentParser,
     folder_path,
-    non_negative_int,
     output_folder,
     positive_int,
     run,
+    seed,
 )
 from common.data import DATASETS
 from common.errors import ProjectError
@@ -69,7 +69,7 @@ def build_parser():
     )
     parser.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed,
         default=0,
         help="seed for every stage (default: 0)",
     )

@@ -117,6 +117,7 @@ GZIP_START = b"\x1f\x8b"
 
 SAMPLE_FILE = "mnist_5k.csv.gz"
 SAMPLE_SPLIT = (350, 50, 100)  # train, validation, test digits of each class
+SAMPLE_SIZE = 5000  # rows of the CSV: 500 of each digit
 SAMPLE_SPLIT_SEED = 20251203  # fixed: the split never depends on --seed
 DOWNLOAD_TIMEOUT = 30  # seconds without an answer before a mirror is skipped
 
@@ -216,6 +217,8 @@ def load_sample():
     try:
         with np.load(cached, allow_pickle=False) as arrays:
             images, labels = arrays["images"], arrays["labels"]
+        if not is_sample(images, labels):
+            raise ValueError(f"{cached} does not hold the sample")
     except (KeyError, *NPZ_ERRORS):  # missing or damaged cache: parse again
         images, labels = parse_sample_csv(source)
         try:
@@ -231,6 +234,19 @@ def load_sample():
         validation=make_split(images[validation], labels[validation]),
         test=make_split(images[test], labels[test]),
         source=str(source),
+    )
+
+
+def is_sample(images, labels):
+    """True for arrays the sample's CSV gives: 5,000 rows of 784 pixels as
+    uint8, and as many labels from 0 to 9 (a cache file that holds anything
+    else was damaged or written by something else, and is parsed again)."""
+    return (
+        images.dtype == np.uint8
+        and labels.dtype == np.uint8
+        and images.shape == (SAMPLE_SIZE, PIXELS)
+        and labels.shape == (SAMPLE_SIZE,)
+        and int(labels.max(initial=0)) < CLASSES
     )
 
 

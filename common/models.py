@@ -54,7 +54,7 @@ def load_model(path, kind):
         )
     try:
         architecture = json.loads(str(arrays.pop(ARCHITECTURE)))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested thousands deep
         raise ModelError(f"{path}: its architecture description is damaged") from None
     if not isinstance(architecture, dict) or architecture.get("kind") != kind:
         found = architecture.get("kind") if isinstance(architecture, dict) else None

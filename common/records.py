@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import shortened
+from common.errors import shortened
 from common.files import write_text
 
 SCHEMA = 1

@@ -35,7 +35,7 @@ letter is a matrix):
 import numpy as np
 
 from common.data import CLASSES, PIXELS
-from common.errors import ModelError
+from common.errors import LONGEST_DESCRIBED, ModelError, shortened
 from common.models import check_shapes, load_model, save_model
 
 KIND = "stage2_hidden_layer"
@@ -271,8 +271,9 @@ class HiddenLayerNetwork:
             or sizes[1] < 1
             or loss not in LOSSES
         ):
+            described = shortened(str(architecture), LONGEST_DESCRIBED)
             raise ModelError(
-                f"{path}: architecture {architecture} is not a "
+                f"{path}: architecture {described} is not a "
                 f"{PIXELS} -> N -> {CLASSES} network with a loss in {LOSSES}"
             )
         hidden = sizes[1]

@@ -52,7 +52,7 @@ Python's lists count from 0, so ``weights[l - 1]`` holds W_l:
 import numpy as np
 
 from common.data import CLASSES, PIXELS
-from common.errors import ModelError
+from common.errors import LONGEST_DESCRIBED, ModelError, shortened
 from common.models import check_shapes, load_model, save_model
 
 KIND = "stage3_multilayer"
@@ -395,10 +395,12 @@ class MultilayerNetwork:
             or not all(type(size) is int and size >= 1 for size in sizes)
             or sizes[0] != PIXELS
             or sizes[-1] != CLASSES
+            or not isinstance(activation, str)
             or activation not in ACTIVATIONS
         ):
+            described = shortened(str(architecture), LONGEST_DESCRIBED)
             raise ModelError(
-                f"{path}: architecture {architecture} is not a {PIXELS} -> "
+                f"{path}: architecture {described} is not a {PIXELS} -> "
                 f"N -> ... -> {CLASSES} network with an activation in "
                 f"{tuple(ACTIVATIONS)}"
             )

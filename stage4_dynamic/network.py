@@ -54,7 +54,7 @@ import math
 import numpy as np
 
 from common.data import CLASSES, DIGIT_NAMES, IMAGE_SIDE, PIXELS
-from common.errors import ModelError
+from common.errors import LONGEST_DESCRIBED, ModelError, shortened
 from common.models import check_shapes, load_model, save_model
 
 KIND = "stage4_dynamic"
@@ -395,6 +395,19 @@ def shift_images(images, max_shift, rng):
 # ------------------------------------------------------------- the network
 
 
+LONGEST_CLASS_NAME = 40
+
+
+def is_class_name(name):
+    """A class name a saved model may carry: printed as it is by ``predict``,
+    so one short line without control characters."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= LONGEST_CLASS_NAME
+        and (name.isprintable())
+    )
+
+
 class DynamicNetwork:
     """784 inputs -> hidden layers -> 10 softmax outputs, cross-entropy;
     a choice of optimisers; layers and neurons can be added at any time."""
@@ -722,17 +735,26 @@ class DynamicNetwork:
             or sizes[0] != PIXELS
             or sizes[-1] != CLASSES
         ):
+            sizes = shortened(repr(sizes), LONGEST_DESCRIBED)
             raise ModelError(
-                f"{path}: layer widths {sizes!r} are not a network from "
+                f"{path}: layer widths {sizes} are not a network from "
                 f"{PIXELS} inputs to {CLASSES} outputs"
             )
-        if activation not in ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ModelError(
-                f"{path}: unknown activation {activation!r} "
+                f"{path}: unknown activation {shortened(repr(activation))} "
                 f"(expected one of {', '.join(ACTIVATIONS)})"
             )
-        if not isinstance(class_names, list) or len(class_names) != CLASSES:
-            raise ModelError(f"{path}: {class_names!r} are not {CLASSES} class names")
+        if (
+            not isinstance(class_names, list)
+            or len(class_names) != CLASSES
+            or not all(map(is_class_name, class_names))
+        ):
+            class_names = shortened(repr(class_names), LONGEST_DESCRIBED)
+            raise ModelError(
+                f"{path}: {class_names} are not {CLASSES} class "
+                f"names (each printable, 1 to {LONGEST_CLASS_NAME} characters)"
+            )
 
         arrows = " -> ".join(map(str, sizes))
         expected = {}

@@ -242,6 +242,11 @@ def test_a_hidden_layer_too_large_for_memory_is_refused_before_allocation(
         ),
         ("1000000000000", "'1000000000000' would have 795,000,000,000,010 parameters"),
         ("64,1000000", "'64,1000000' would have 75,050,250 parameters, 300 MB"),
+        (
+            ",".join(["1"] * 101),
+            "'1,1,1,1,1,1,1,1,1,1,...,1,1,1,1,1' would have 101 "
+            "hidden layers; at most 100 can be trained in a useful time",
+        ),
     ],
 )
 def test_stage3_layers_too_large_for_memory_are_refused(layers, message, capsys):
@@ -264,10 +269,16 @@ def test_stage3_layers_too_large_for_memory_are_refused(layers, message, capsys)
             "have 795,000,000,203,530 parameters, 3.2 PB of weights",
         ),
         (
-            # each new first layer is 784 x 784: the 163rd takes it over 100 M
+            # 784, 2000 x 25, 256, 10: 98.1 M parameters; one more 2000 x 2000
+            ["--grow", ", ".join(["1:insert 2000 at 1"] * 40)],
+            "--grow: after step 26 of 40 (1:insert 2000 at 1) the network would "
+            "have 102,134,826 parameters, 409 MB of weights",
+        ),
+        (
+            # the default --layers 256 and 99 more make the hundredth hidden layer
             ["--grow", ", ".join(["1:insert 784 at 1"] * 200)],
-            "--grow: after step 163 of 200 (1:insert 784 at 1) the network would "
-            "have 100,520,250 parameters, 402 MB of weights",
+            "--grow: after step 100 of 200 (1:insert 784 at 1) the network would "
+            "have 101 hidden layers; at most 100 can be trained in a useful time",
         ),
         (
             ["--grow", "1:insert 1000000000000 at 1"],
@@ -287,6 +298,24 @@ def test_stage4_sizes_too_large_for_memory_are_refused_before_allocation(
     status, line = refusal(stage4.main, [*argv, "--dataset", "sample"], capsys)
     assert status == 2
     assert line.startswith(f"error: {message}")
+
+
+def test_a_hundred_hidden_layers_is_the_deepest_network():
+    sizes = (1,) * cli.MAX_HIDDEN_LAYERS
+    assert (
+        stage3.build_parser().parse_args(["--layers", ",".join(map(str, sizes))]).layers
+        == sizes
+    )
+
+
+@pytest.mark.parametrize("main", [stage1.main, compare.main])
+def test_a_seed_is_at_most_32_bits(main, capsys):
+    status, line = refusal(main, ["--seed", "4294967296"], capsys)
+    assert status == 2
+    assert line.startswith(
+        "error: argument --seed: 4,294,967,296 is too large: at most 4,294,967,295"
+    )
+    assert stage1.build_parser().parse_args(["--seed", "4294967295"]).seed == 2**32 - 1
 
 
 def test_stage4_max_parameters_goes_up_to_the_budget():

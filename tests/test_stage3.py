@@ -440,3 +440,28 @@ def test_a_model_that_does_not_match_its_architecture_is_refused(tmp_path):
     )
     with pytest.raises(ModelError, match="softplus"):
         MultilayerNetwork.load(path)
+
+
+@pytest.mark.parametrize("activation", [["relu"], {"relu": 1}, None, 3])
+def test_an_activation_that_is_not_a_name_is_refused(tmp_path, activation):
+    network = MultilayerNetwork(np.random.default_rng(0), [12])
+    path = tmp_path / "model.npz"
+    architecture = {"kind": "stage3_multilayer", "sizes": [PIXELS, 12, CLASSES]}
+    save_model(path, network.parameters(), {**architecture, "activation": activation})
+    with pytest.raises(ModelError, match="is not a 784 -> N -> ... -> 10 network"):
+        MultilayerNetwork.load(path)
+
+
+def test_a_damaged_architecture_is_refused_in_one_short_line(tmp_path):
+    network = MultilayerNetwork(np.random.default_rng(0), [12])
+    path = tmp_path / "model.npz"
+    np.savez(path, architecture=np.array("[" * 100_000), **network.parameters())
+    with pytest.raises(ModelError, match="architecture description is damaged"):
+        MultilayerNetwork.load(path)
+    sizes = [PIXELS, *range(1, 10_000), CLASSES]  # far too long to print whole
+    save_model(
+        path, {}, {"kind": "stage3_multilayer", "sizes": sizes, "activation": "tanh"}
+    )
+    with pytest.raises(ModelError) as refused:
+        MultilayerNetwork.load(path)
+    assert len(str(refused.value)) < 400
