@@ -3,7 +3,7 @@
 A stage's ``__main__`` trains its own network, then hands the result to
 ``finish``, which evaluates on the test part exactly once, saves the model,
 the run record and the plots in a new run folder, and prints the final line
-(test accuracy and error rate), then a warning if the network learned nothing.
+(test accuracy and error rate), then a warning if the run went wrong.
 """
 
 import os
@@ -18,7 +18,7 @@ from common import plots
 from common.errors import ProjectError
 from common.files import usual_mode
 from common.records import make_record, run_folder, write_record
-from common.training import chance_warning, predict
+from common.training import accuracy, predict, run_warnings
 
 
 def finish(
@@ -38,9 +38,10 @@ def finish(
     ``draw(folder)`` draws the stage's own plots (besides learning curves and
     the confusion matrix). ``extra`` goes into the record as given. A folder
     that cannot be written (a full disk, no permission) raises
-    ``ProjectError`` and leaves nothing behind. If the best validation
-    accuracy was no better than chance, a warning line goes to stderr: the
-    run is saved all the same, it is a real result.
+    ``ProjectError`` and leaves nothing behind. If the network learned
+    nothing, or its loss rose, a warning line goes to stderr (see
+    ``common.training.run_warnings``): the run is saved all the same, it is
+    a real result.
     """
     predictions = predict(network, data.test.images)
     test_accuracy = float(np.mean(predictions == data.test.labels))
@@ -96,13 +97,13 @@ def finish(
         f"error rate {100 * (1 - test_accuracy):.2f}%  "
         f"({len(data.test):,} {data.name} test images)"
     )
-    warning = chance_warning(
+    for warning in run_warnings(
         history,
+        accuracy(network, data.validation),
         data.validation.labels,
         hyperparameters["learning_rate"],
         hyperparameters.get("l2") or 0.0,
-    )
-    if warning:
+    ):
         print(warning, file=sys.stderr)
     return folder
 

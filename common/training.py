@@ -15,8 +15,9 @@ values after every epoch.
 
 Training that goes wrong says so, with what to change: weights that stop
 being finite end it with a ``TrainingError``; weights that stay finite but
-learn nothing (the best validation accuracy no better than chance, see
-``chance_warning``) give a warning once the run is saved.
+learn nothing (the saved network no better than chance on validation), or
+a loss that ends far above where it started, give a warning once the run
+is saved (see ``run_warnings``).
 """
 
 import math
@@ -40,15 +41,25 @@ LARGE_L2 = 0.1
 # evidence of learning: see chance_threshold.
 CHANCE_STANDARD_ERRORS = 3
 
+# The loss has risen, not just wobbled, when the last epoch's mean is this
+# many times the loss of the very first minibatch, before any step. A single
+# example's loss (batch size 1) can sit a third below the untrained
+# network's mean: measured on the sample, stage 3 at batch size 1 started at
+# 2.06 and stayed at 2.35 with a learning rate of 1e-9.
+LOSS_ROSE = 1.5
+
 
 @dataclass
 class History:
-    """Per-epoch numbers, in order; what plots, records and printing use."""
+    """Per-epoch numbers, in order; what plots, records and printing use.
+    ``first_loss`` is the loss of the first minibatch, before any step: the
+    untrained network's, which the last epoch's is compared with."""
 
     loss: list = field(default_factory=list)
     train_accuracy: list = field(default_factory=list)
     validation_accuracy: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    first_loss: float | None = None
 
     def as_dict(self):
         return asdict(self)
@@ -139,6 +150,8 @@ def train(
             if augment is not None:
                 batch_images = augment(batch_images, rng)
             loss = network.train_step(batch_images, labels[batch], rate)
+            if history.first_loss is None:
+                history.first_loss = float(loss)
             if not np.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss} at epoch {epoch}, batch {number}; "
@@ -169,10 +182,14 @@ def check_finite(network, epoch, batch, what_to_try):
             )
 
 
-def advice(learning_rate, l2=0.0):
+def advice(learning_rate, l2=0.0, larger=False):
     """What to change when training blew up or learned nothing: the
-    learning rate, and the weight decay too when it is strong (``LARGE_L2``)."""
-    text = f"try a smaller --learning-rate (now {learning_rate:g})"
+    learning rate (a larger one when the loss hardly moved), and the
+    weight decay too when it is strong (``LARGE_L2``)."""
+    if larger:
+        text = f"try a larger --learning-rate (now {learning_rate:g}) or more --epochs"
+    else:
+        text = f"try a smaller --learning-rate (now {learning_rate:g})"
     if l2 >= LARGE_L2:
         text += f" or a smaller --l2 (now {l2:g})"
     return text
@@ -195,26 +212,51 @@ def chance_threshold(labels):
     return chance, chance + CHANCE_STANDARD_ERRORS * error
 
 
-def chance_warning(history, validation_labels, learning_rate, l2=0.0):
-    """A one-line warning if no epoch's validation accuracy was clearly
-    above chance (see ``chance_threshold``), else None.
+def loss_rose(history):
+    """True if the last epoch's loss is over ``LOSS_ROSE`` times the loss
+    before the first step: the steps overshoot instead of going downhill."""
+    return (
+        history.first_loss is not None
+        and bool(history.loss)
+        and history.loss[-1] > LOSS_ROSE * history.first_loss
+    )
+
+
+def run_warnings(
+    history, validation_accuracy, validation_labels, learning_rate, l2=0.0
+):
+    """Warning lines about a finished run: none for a run that went well.
 
     Weights can go wrong and stay finite: a step so large that every
     sigmoid saturates, or every ReLU stays off, or a weight decay that
-    pulls every weight to 0. Training then ends without an error, at the
-    accuracy of a guess; the run is a real result and is saved, but it
-    should not pass without a word.
+    pulls every weight to 0; or steps so small, or gradients so faint, that
+    nothing moves. Training then ends without an error; the run is a real
+    result and is saved, but it should not pass without a word.
+
+    ``validation_accuracy`` is the saved network's (not the best epoch's:
+    a run can pass chance once and end below it). If it is no better than
+    chance (see ``chance_threshold``), the warning says so, and whether a
+    smaller or a larger learning rate is the likely cure: smaller if the
+    loss rose (``loss_rose``), larger if it did not. A network above chance
+    whose loss still rose gets the second warning alone.
     """
-    if not history.validation_accuracy or len(validation_labels) == 0:
-        return None
-    chance, threshold = chance_threshold(validation_labels)
-    best = max(history.validation_accuracy)
-    if best > threshold:
-        return None
-    return (
-        f"warning: the best validation accuracy, {100 * best:.1f}%, is no better "
-        f"than chance ({100 * chance:.1f}% for always the most common class; "
-        f"{100 * threshold:.1f}% would be clearly above it on "
-        f"{len(validation_labels):,} images): the network learned nothing; "
-        + advice(learning_rate, l2)
+    if history.first_loss is None or not history.loss:
+        return []
+    text = (
+        f"the loss went from {history.first_loss:.4g} before the first step to "
+        f"{history.loss[-1]:.4g} in the last epoch"
     )
+    rose = loss_rose(history)
+    chance, threshold = chance_threshold(validation_labels)
+    if validation_accuracy <= threshold:
+        return [
+            f"warning: the saved network's validation accuracy, "
+            f"{100 * validation_accuracy:.1f}%, is no better than chance "
+            f"({100 * chance:.1f}% for always the most common class; "
+            f"{100 * threshold:.1f}% would be clearly above it on "
+            f"{len(validation_labels):,} images): it learned nothing; {text}; "
+            + advice(learning_rate, l2, larger=not rose)
+        ]
+    if rose:
+        return [f"warning: {text}: the steps overshoot; " + advice(learning_rate, l2)]
+    return []

@@ -182,7 +182,7 @@ def test_one_epoch_of_every_stage_gives_a_four_row_table(tmp_path, capsys):
 
 def test_a_stage_warning_is_passed_on(tmp_path, capsys, monkeypatch):
     """Each stage runs with its output captured; its warning still shows."""
-    warning = "warning: the best validation accuracy, 10.0%, is no better than chance"
+    warning = "warning: the saved network's validation accuracy, 10.0%, is no better"
 
     def fake_stage(command, **options):
         stage = command[command.index("-m") + 1]

@@ -531,15 +531,17 @@ def test_a_loss_that_stops_being_finite_stops_training_cleanly(tmp_path, capsys)
 
 def test_a_run_that_learned_nothing_is_saved_with_a_warning(tmp_path, capsys):
     """A rate of 40 saturates every sigmoid at once; the loss stays finite
-    (measured: 69 then 67 per example) and accuracy stays at 10%."""
+    (measured: 2.574 before the first step, 69 then 67 per example after
+    each epoch) and accuracy stays at 10%."""
     argv = ["--dataset", "sample", "--learning-rate", "40", "--epochs", "2"]
     argv += ["--no-plots", "--out", str(tmp_path)]
     assert run(main, argv) == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        "warning: the best validation accuracy, 10.0%, is no better than chance "
-        "(10.0% for always the most common class; 14.0% would be clearly above "
-        "it on 500 images): the network learned nothing; try a smaller "
+        "warning: the saved network's validation accuracy, 10.0%, is no better "
+        "than chance (10.0% for always the most common class; 14.0% would be "
+        "clearly above it on 500 images): it learned nothing; the loss went from "
+        "2.574 before the first step to 67.15 in the last epoch; try a smaller "
         "--learning-rate (now 40)"
     ]
     assert "test accuracy 10.00%" in captured.out  # the run is still reported

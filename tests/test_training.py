@@ -15,11 +15,13 @@ from common.data import CLASSES, PIXELS, Dataset, Split
 from common.errors import ProjectError, TrainingError
 from common.training import (
     EVALUATION_BATCH,
+    LOSS_ROSE,
     History,
     advice,
     chance_threshold,
-    chance_warning,
+    loss_rose,
     minibatches,
+    run_warnings,
     train,
 )
 
@@ -217,6 +219,7 @@ def test_history_as_dict_and_line():
         "train_accuracy": [0.25],
         "validation_accuracy": [0.125],
         "seconds": [1.5],
+        "first_loss": None,
     }
     assert history.line(1, 10) == (
         "epoch  1/10  loss 0.5000  train  25.0%  val  12.5%    1.5 s"
@@ -284,35 +287,67 @@ def test_chance_is_the_most_common_class_and_three_standard_errors_above():
     assert threshold == pytest.approx(0.887 + 3 * np.sqrt(0.887 * 0.113 / 1000))
 
 
+def ran(first_loss, *losses):
+    """A history of epochs with these losses, after a first step at ``first_loss``."""
+    return History(loss=list(losses), first_loss=first_loss)
+
+
 @pytest.mark.parametrize(
-    ("accuracies", "warned"),
+    ("accuracy", "warned"),
     [
-        ([0.1], True),
-        ([0.0, 0.05], True),  # worse than chance is no better than it
-        ([0.12, 0.14], True),  # 14.0% is within 3 standard errors of 10%
-        ([0.11, 0.141, 0.1], False),  # the best epoch counts
-        ([0.95], False),
+        (0.1, True),
+        (0.0, True),  # worse than chance is no better than it
+        (0.14, True),  # 14.0% is within 3 standard errors of 10%
+        (0.141, False),
+        (0.95, False),
     ],
 )
-def test_a_run_no_better_than_chance_is_warned_about(accuracies, warned):
-    history = History(validation_accuracy=list(accuracies))
-    warning = chance_warning(history, BALANCED, 40.0)
+def test_a_saved_network_no_better_than_chance_is_warned_about(accuracy, warned):
+    warnings = run_warnings(ran(2.3, 67.0, 69.0), accuracy, BALANCED, 40.0)
     if not warned:
-        assert warning is None
+        assert warnings == [
+            "warning: the loss went from 2.3 before the first step "
+            "to 69 in the last epoch: the steps overshoot; try a "
+            "smaller --learning-rate (now 40)"
+        ]
         return
-    assert warning == (
-        f"warning: the best validation accuracy, {100 * max(accuracies):.1f}%, is "
-        "no better than chance (10.0% for always the most common class; 14.0% "
-        "would be clearly above it on 500 images): the network learned nothing; "
-        "try a smaller --learning-rate (now 40)"
-    )
+    assert warnings == [
+        f"warning: the saved network's validation accuracy, {100 * accuracy:.1f}%, "
+        "is no better than chance (10.0% for always the most common class; 14.0% "
+        "would be clearly above it on 500 images): it learned nothing; the loss "
+        "went from 2.3 before the first step to 69 in the last epoch; try a "
+        "smaller --learning-rate (now 40)"
+    ]
 
 
-def test_the_chance_warning_names_a_strong_weight_decay():
-    warning = chance_warning(History(validation_accuracy=[0.1]), BALANCED, 0.02, 1.0)
+def test_a_loss_that_hardly_moved_asks_for_a_larger_learning_rate():
+    (warning,) = run_warnings(ran(2.455, 2.316, 2.307), 0.1, BALANCED, 0.02)
     assert warning.endswith(
-        "try a smaller --learning-rate (now 0.02) or a smaller --l2 (now 1)"
+        "the loss went from 2.455 before the first step to 2.307 in the last "
+        "epoch; try a larger --learning-rate (now 0.02) or more --epochs"
     )
+
+
+def test_the_loss_has_risen_only_when_clearly_above_the_first_step():
+    first = 2.0
+    assert not loss_rose(ran(first, 9.0, LOSS_ROSE * first))  # the last epoch counts
+    assert loss_rose(ran(first, 1.0, LOSS_ROSE * first + 0.01))
+    assert not loss_rose(ran(None, 5.0))  # no step taken
+    assert run_warnings(ran(first, 0.3, 0.1), 0.9, BALANCED, 0.1) == []
+
+
+def test_the_warning_names_a_strong_weight_decay():
+    (warning,) = run_warnings(ran(2.3, 2.3), 0.1, BALANCED, 0.02, 1.0)
+    assert warning.endswith(
+        "try a larger --learning-rate (now 0.02) or more --epochs or a smaller "
+        "--l2 (now 1)"
+    )
+
+
+def test_training_keeps_the_loss_of_the_first_step(capsys):
+    network = RecordingNetwork(losses=[7.5] + [1.0] * 100)
+    history = fit(network, make_data(10), epochs=2, quiet=True)
+    assert history.first_loss == 7.5
 
 
 # ------------------------------------------------------------------ hooks
