@@ -691,28 +691,69 @@ def train_and_grow(argv):
 
 
 def predict(argv):
-    """The predict command: one line per picture, digit and top three."""
+    """The predict command: one line per picture, digit and top three.
+
+    A model that cannot be loaded stops everything, before any picture is
+    read. A picture that cannot be read (missing, not an image, no ink)
+    stops only itself: the other pictures are still predicted, and shown
+    with --show. The pictures that failed are reported once every picture
+    has had its turn, after the answers, one line each, in the form
+    ``common.cli.run`` gives every error; the last of them is raised for
+    ``run`` to print, which makes the exit status 1.
+    """
     args = build_predict_parser().parse_args(argv)
     if args.show is not None:
         check_writable(args.show, "--show")
     network = DynamicNetwork.load(args.model)
-    names = network.class_names
-    saved = set()
-    for path in args.images:
-        digit = read_digit(path)  # (784,) float32 in [0, 1]
-        probabilities = network.probabilities(digit[None, :])[0]  # (10,)
-        top = np.argsort(probabilities)[::-1][:TOP]
-        likely = ", ".join(f"{names[k]} {100 * probabilities[k]:.1f}%" for k in top)
-        print(f"{path}: {names[top[0]]}  ({likely})")
-        if args.show is not None:
-            target = unused_name(args.show / f"{path.stem}.png", saved)
+    failures = []  # an ImageError, a kind of ProjectError, per unread picture
+    saved = set()  # the names used in --show so far
+    try:
+        for path in args.images:
             try:
-                save_digit(digit, target)
-            except OSError as error:
-                raise ProjectError(
-                    f"cannot save {target} ({error.strerror or error})"
-                ) from None
-            print(f"  the network saw {target}")
+                digit = read_digit(path)  # (784,) float32 in [0, 1]
+            except ProjectError as error:  # its message names the picture
+                failures.append(error)
+                continue
+            answer(network, path, digit)
+            if args.show is not None:
+                save_seen(digit, path, args.show, saved)
+    except ProjectError:
+        # --show cannot save: that stops the command, but the pictures that
+        # had failed before it still get their lines.
+        report(failures)
+        raise
+    if failures:
+        *earlier, last = failures
+        report(earlier)
+        raise last
+
+
+def answer(network, path, digit):
+    """Print the network's digit for ``path`` and its three most likely."""
+    names = network.class_names
+    probabilities = network.probabilities(digit[None, :])[0]  # (10,)
+    top = np.argsort(probabilities)[::-1][:TOP]
+    likely = ", ".join(f"{names[k]} {100 * probabilities[k]:.1f}%" for k in top)
+    print(f"{path}: {names[top[0]]}  ({likely})")
+
+
+def save_seen(digit, path, folder, saved):
+    """Save the digit the network saw as ``folder/<picture name>.png``;
+    ``saved`` holds the names used so far, so that none is overwritten."""
+    target = unused_name(folder / f"{path.stem}.png", saved)
+    try:
+        save_digit(digit, target)
+    except OSError as error:
+        raise ProjectError(
+            f"cannot save {target} ({error.strerror or error})"
+        ) from None
+    print(f"  the network saw {target}")
+
+
+def report(failures):
+    """Print each error on stderr as one line, as ``common.cli.run`` does."""
+    for error in failures:
+        print(f"error: {error}", file=sys.stderr)
 
 
 def unused_name(path, taken):

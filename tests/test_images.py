@@ -22,6 +22,7 @@ from common import data, images
 from common.errors import ImageError
 
 SIDE = data.IMAGE_SIDE
+MAX_LEVEL = data.MAX_PIXEL  # 255: white
 DIGITS = 12  # sample test digits used by the round-trip tests
 
 # Thresholds: mean absolute difference per pixel (outputs in [0, 1]), a little
@@ -191,6 +192,83 @@ def test_jpeg_of_dark_ink_matches_light_on_dark(digits, tmp_path):
         differences.append(np.abs(result - images.to_mnist(large)).mean())
     assert np.mean(differences) < JPEG_MEAN
     assert max(differences) < JPEG_EACH
+
+
+# A thin 7 on a large picture: an 8-pixel stroke in 1600x1200, 0.6% of it ink.
+THIN_SIZE, THIN_BOX, THIN_STROKE = (1600, 1200), (550, 150, 1050, 1050), 8
+THIN_MEAN = 0.002  # noisy ink against a clean drawing: measured 0.0001
+
+
+def thin_seven(paper, ink):
+    """A thin 7 in grey level ``ink`` drawn on ``paper`` (uint8 pixels, as
+    large as THIN_SIZE); returns the picture and where its stroke is."""
+    picture = Image.fromarray(paper)
+    stroke = seven(THIN_SIZE, THIN_BOX, THIN_STROKE, ink=255, paper=0)
+    picture.paste(ink, mask=stroke)
+    return picture, np.asarray(stroke) > 0
+
+
+def check_thin_seven(steps, stroke):
+    """The whole stroke is ink, the paper around it exactly 0, the crop is
+    the stroke's bounding box; returns the 28x28 digit."""
+    np.testing.assert_array_equal(steps["ink"] > 0, stroke)
+    rows = np.flatnonzero(stroke.any(axis=1))
+    columns = np.flatnonzero(stroke.any(axis=0))
+    assert steps["cropped"].shape == (np.ptp(rows) + 1, np.ptp(columns) + 1)
+    return check_mnist_shape(steps["centred"].ravel())
+
+
+@pytest.mark.parametrize("ink", ["dark", "light"])
+@pytest.mark.parametrize("noise", [(198, 202), (198, 203), (199, 202), (198, 201)])
+def test_thin_stroke_on_noisy_grey_paper(noise, ink):
+    """A thin 7, 70 grey levels darker than paper of 200 +- 2 (or the same
+    inverted: light ink on dark paper), is the same digit as drawn cleanly.
+
+    It used to be "no ink found". Ink was the side of the median that the
+    pixels departed from more, summed over all of them: the paper's 1.9
+    million pixels, 1 to 3 levels either side, outweighed the stroke's
+    12,000 pixels 70 levels away once the median was off the middle of the
+    noise (198 to 203 has 200 for median, 198 to 201 has 199, 199 to 202
+    has 200). Ink is now the side that stands out beyond the noise of the
+    other.
+    """
+    low, high = noise
+    rng = np.random.default_rng(high)
+    paper = rng.integers(low, high, size=THIN_SIZE[::-1], dtype=np.uint8, endpoint=True)
+    if ink == "dark":
+        picture, stroke = thin_seven(paper, 200 - 70)
+    else:
+        picture, stroke = thin_seven(MAX_LEVEL - paper, MAX_LEVEL - (200 - 70))
+
+    result = check_thin_seven(images.preprocessing_steps(picture), stroke)
+
+    clean = images.to_mnist(Image.fromarray(stroke))
+    np.testing.assert_array_equal(result.ravel(), clean)
+
+
+@pytest.mark.parametrize("ink", ["dark", "light"])
+def test_thin_stroke_with_noise_on_both_sides_of_the_median(ink):
+    """A thin 7, 50 levels darker than paper of 200.4 (or the same inverted),
+    Gaussian noise of spread 3 over the whole picture, ink included: the
+    noise reaches some 15 levels either side of the median, 200.
+
+    The median is 0.4 levels off the paper's own level, so the pixels
+    lighter than it add up to 0.4 levels a pixel more than those darker,
+    more than the stroke's ink (50 levels on 0.6% of the pixels, 0.3): the
+    side that stands out most over all the pixels is the paper's noise. The
+    ink is told apart by how far beyond that noise it lies.
+    """
+    rng = np.random.default_rng(5)
+    flat, stroke = thin_seven(np.full(THIN_SIZE[::-1], 200, dtype=np.uint8), 150)
+    noisy = np.asarray(flat) + 0.4 + rng.normal(0, 3, size=stroke.shape)
+    if ink == "light":
+        noisy = MAX_LEVEL - noisy
+    picture = Image.fromarray(np.clip(np.rint(noisy), 0, MAX_LEVEL).astype(np.uint8))
+
+    result = check_thin_seven(images.preprocessing_steps(picture), stroke)
+
+    clean = images.to_mnist(Image.fromarray(stroke))
+    assert np.abs(result.ravel() - clean).mean() < THIN_MEAN
 
 
 # ------------------------------------------------------------ 4. geometry

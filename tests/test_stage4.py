@@ -710,6 +710,32 @@ def test_an_impossible_architecture_is_refused(tmp_path, sizes):
         DynamicNetwork.load(path)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"activation": ["relu"]}, "unknown activation"),
+        ({"activation": {"relu": 1}}, "unknown activation"),
+        ({"class_names": ["zero\nnine", *data.DIGIT_NAMES[1:]]}, "class names"),
+        ({"class_names": ["\x1b[31mred", *data.DIGIT_NAMES[1:]]}, "class names"),
+        ({"class_names": ["", *data.DIGIT_NAMES[1:]]}, "class names"),
+        ({"class_names": [0, *data.DIGIT_NAMES[1:]]}, "class names"),
+        ({"class_names": ["x" * 10_000, *data.DIGIT_NAMES[1:]]}, "class names"),
+        ({"sizes": list(range(1, 10_000))}, "layer widths"),
+    ],
+)
+def test_a_tampered_architecture_is_refused_in_one_short_line(
+    tmp_path, change, message
+):
+    """Class names are printed by predict: no line breaks or terminal codes."""
+    path = tmp_path / "model.npz"
+    save_model(
+        path, arrays_for([784, 30, 10]), {**architecture([784, 30, 10]), **change}
+    )
+    with pytest.raises(ModelError, match=message) as refused:
+        DynamicNetwork.load(path)
+    assert len(str(refused.value)) < 400 and "\n" not in str(refused.value)
+
+
 def test_another_stages_model_is_refused(tmp_path):
     path = tmp_path / "model.npz"
     save_model(
@@ -906,3 +932,89 @@ def test_predict_errors_are_one_line(trained, tmp_path, capsys, problem):
         "wrong model": "kind",
     }
     assert expected[problem] in lines[0]
+
+
+def test_predict_reads_every_picture_when_some_cannot_be_read(
+    trained, sample, tmp_path, capsys
+):
+    """Pictures that cannot be read (no ink, not an image, missing) among
+    good ones used to stop the command at the first of them. Now every good
+    picture is answered and shown; each bad one gets its own error line,
+    naming it, after the answers; the exit status is 1."""
+    folder, _, _ = trained
+    first, second = (
+        picture_of(sample.test.images[index], tmp_path / name)
+        for index, name in ((0, "first.jpg"), (1, "second.jpg"))
+    )
+    blank = tmp_path / "blank.png"
+    Image.new("L", (100, 80), 255).save(blank)
+    notes = tmp_path / "notes.png"
+    notes.write_text("this is not a picture\n")
+    missing = tmp_path / "missing.png"
+    paths = [first, blank, notes, second, missing]
+    show = tmp_path / "seen"
+
+    arguments = ["predict", *map(str, paths), "--model", str(folder / "model.npz")]
+    status = run(cli.main, [*arguments, "--show", str(show)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    lines = captured.out.splitlines()
+    assert [line.split(": ")[0] for line in lines[::2]] == [str(first), str(second)]
+    for line in lines[::2]:  # the answer and the three most likely digits
+        assert re.fullmatch(r".*\.jpg: \d  \(\d \d+\.\d%(, \d \d+\.\d%){2}\)", line)
+    assert lines[1::2] == [
+        f"  the network saw {show / 'first.png'}",
+        f"  the network saw {show / 'second.png'}",
+    ]
+    assert sorted(path.name for path in show.iterdir()) == ["first.png", "second.png"]
+    errors = captured.err.splitlines()
+    assert len(errors) == 3 and "Traceback" not in captured.err
+    for line, path, reason in zip(
+        errors,
+        (blank, notes, missing),
+        ("no ink found", "not an image", "not found"),
+        strict=True,
+    ):
+        assert line.startswith(f"error: {path}: {reason}")
+
+
+def test_predict_of_pictures_that_all_fail_says_so_for_each(trained, tmp_path, capsys):
+    folder, _, _ = trained
+    paths = [tmp_path / "white.png", tmp_path / "black.png"]
+    Image.new("L", (60, 50), 255).save(paths[0])
+    Image.new("L", (60, 50), 0).save(paths[1])
+
+    arguments = ["predict", *map(str, paths), "--model", str(folder / "model.npz")]
+    status = run(cli.main, arguments)
+
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == ""
+    assert captured.err.splitlines() == [
+        f"error: {path}: no ink found: the picture is a single uniform shade"
+        for path in paths
+    ]
+
+
+@pytest.mark.parametrize("problem", ["missing", "another stage's"])
+def test_predict_stops_at_a_bad_model_before_any_picture(
+    sample, tmp_path, capsys, problem
+):
+    """A model that cannot be loaded is the one error, with good and bad
+    pictures alike waiting: nothing is read, answered or shown."""
+    model = tmp_path / "model.npz"
+    if problem == "another stage's":
+        save_model(model, {"w1": np.zeros(3)}, {"kind": "stage1_single_neuron"})
+    good = picture_of(sample.test.images[0], tmp_path / "good.jpg")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (100, 80), 255).save(blank)
+    show = tmp_path / "seen"
+
+    arguments = ["predict", str(good), str(blank), "--model", str(model)]
+    status = run(cli.main, [*arguments, "--show", str(show)])
+
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("error: ") and str(model) in line
+    assert not show.exists() or not any(show.iterdir())
