@@ -64,6 +64,17 @@ class History:
     def as_dict(self):
         return asdict(self)
 
+    def followed_by(self, later):
+        """One history of this training and of ``later``, which went on from
+        where this one ended (its epochs come after these)."""
+        return History(
+            loss=self.loss + later.loss,
+            train_accuracy=self.train_accuracy + later.train_accuracy,
+            validation_accuracy=self.validation_accuracy + later.validation_accuracy,
+            seconds=self.seconds + later.seconds,
+            first_loss=self.first_loss,
+        )
+
     def line(self, epoch, epochs):
         """One fixed-width line for epoch ``epoch`` (counted from 1)."""
         i = epoch - 1

@@ -10,7 +10,9 @@ change at run time, also in the middle of training:
     inserts a new hidden layer.
 
 Both are function-preserving: right after a growth step the network gives
-exactly the outputs it gave before, for every input, so training carries on
+the outputs it gave before, for every input (exactly in exact arithmetic; in
+float32 the matrix products add their terms in another order, which moves
+an output by a few 1e-7 at most), so training carries on
 from where it was instead of starting again. A new neuron gets small random
 incoming weights (it computes something of its own) and zero outgoing
 weights (nothing above it notices yet); a new layer starts as the identity
@@ -588,7 +590,9 @@ class DynamicNetwork:
         neuron computes a feature of its own. W_{layer+1} gains ``count``
         rows of zeros: their outgoing weights. The layer above still gets
         z_{layer+1} = a_layer W_{layer+1} + b_{layer+1} with the new
-        activations multiplied by 0, so every output is exactly what it was.
+        activations multiplied by 0, so every output is what it was (but for
+        float32 rounding: more terms, if all 0, change how the product
+        groups its additions).
 
         Training is not stuck there: dC/dW_{layer+1} = a_layer^T delta has
         nonzero rows for the new neurons (they are active), so the first

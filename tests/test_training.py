@@ -344,6 +344,16 @@ def test_the_warning_names_a_strong_weight_decay():
     )
 
 
+def test_a_history_followed_by_another_is_one_training():
+    first = History([0.9, 0.5], [0.6, 0.7], [0.55, 0.65], [1.0, 1.1], first_loss=2.3)
+    later = History([0.4], [0.8], [0.75], [1.2], first_loss=0.45)
+    both = first.followed_by(later)
+    assert both == History(
+        [0.9, 0.5, 0.4], [0.6, 0.7, 0.8], [0.55, 0.65, 0.75], [1.0, 1.1, 1.2], 2.3
+    )
+    assert first.loss == [0.9, 0.5]  # neither part changes
+
+
 def test_training_keeps_the_loss_of_the_first_step(capsys):
     network = RecordingNetwork(losses=[7.5] + [1.0] * 100)
     history = fit(network, make_data(10), epochs=2, quiet=True)
