@@ -6,6 +6,8 @@ and the PNG is written whole or not at all) and in a notebook (the returned
 figure shows inline).
 """
 
+import textwrap
+
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
@@ -15,6 +17,14 @@ from common.data import DIGIT_NAMES, IMAGE_SIDE
 from common.files import atomic_path
 
 DPI = 110
+TITLE_CHARACTERS_PER_INCH = 9  # of a suptitle in matplotlib's default font
+
+
+def headline(figure, title):
+    """The figure's title, broken into lines that fit its width: a network's
+    description can be longer than the figure is wide."""
+    width = int(figure.get_figwidth() * TITLE_CHARACTERS_PER_INCH)
+    figure.suptitle(textwrap.fill(title, width))
 
 
 def save(figure, path):
@@ -50,7 +60,7 @@ def learning_curves(history, path=None, title="Learning curves"):
     for axes in (loss_axes, accuracy_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
-    figure.suptitle(title)
+    headline(figure, title)
     return save(figure, path)
 
 
@@ -125,7 +135,7 @@ def weight_images(weights, path=None, title="Incoming weights", columns=10):
     )
     axes.axis("off")
     figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
-    figure.suptitle(title)
+    headline(figure, title)
     return save(figure, path)
 
 
@@ -156,7 +166,7 @@ def class_histograms(
         for side in ("top", "right", "left"):
             axes.spines[side].set_visible(False)
     grid[-1].set_xlabel(xlabel)
-    figure.suptitle(title or f"{xlabel} by class")
+    headline(figure, title or f"{xlabel} by class")
     return save(figure, path)
 
 
@@ -210,7 +220,7 @@ def digit_grid(
             if labels is not None and predictions[index] != labels[index]:
                 colour = "red"
         axes.set_title(caption, fontsize=9, color=colour)
-    figure.suptitle(title)
+    headline(figure, title)
     return save(figure, path)
 
 
@@ -246,12 +256,12 @@ def stage_comparison(records, path=None, title="Stages compared"):
     curves.grid(alpha=0.3)
     # Beside the chart, not on it: no line is ever hidden behind the legend.
     curves.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    figure.suptitle(title)
+    headline(figure, title)
     return save(figure, path)
 
 
 def image_steps(steps, path=None, title="From a picture to a 28x28 digit"):
-    """Pictures side by side, each with its name and shape, in order.
+    """Pictures side by side, each with its name and size, in order.
 
     ``steps`` maps a name to a 2-D array, such as the intermediate pictures
     of ``common.images.preprocessing_steps``; each is drawn at its own size
@@ -263,10 +273,12 @@ def image_steps(steps, path=None, title="From a picture to a 28x28 digit"):
         picture = np.asarray(picture)
         axes.imshow(picture, cmap="gray", interpolation="nearest")
         height, width = picture.shape
-        axes.set_title(f"{name}\n{height} x {width}", fontsize=9)
+        # width x height, the way picture sizes are given (and Pillow's
+        # Image.size); the array's shape is (height, width)
+        axes.set_title(f"{name}\n{width} x {height} pixels", fontsize=9)
         axes.set_xticks([])
         axes.set_yticks([])
-    figure.suptitle(title)
+    headline(figure, title)
     return save(figure, path)
 
 
