@@ -194,6 +194,32 @@ def stage_order(stage):
     return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
 
 
+# Options that choose the data, the seed and where the run goes, which a
+# comparison gives every stage alike: all the others change what is trained.
+SHARED_OPTIONS = {"--dataset", "--data-dir", "--seed", "--out", "--quiet", "--no-plots"}
+SWITCHES = {"--quiet", "--no-plots"}  # options without a value
+
+
+def own_settings(record):
+    """The options of a record's command beyond ``SHARED_OPTIONS``, as typed
+    (``--learning-rate 40 --epochs 1``), or "" for a run with the defaults."""
+    words = str(record.get("command", "")).split()
+    if "-m" in words:
+        words = words[words.index("-m") + 2 :]  # after "python -m stage"
+    kept, value_follows = [], False
+    for word in words:
+        if value_follows and not word.startswith("--"):
+            value_follows = False  # the value of a shared option
+            continue
+        name = word.split("=")[0]
+        value_follows = name in SHARED_OPTIONS and "=" not in word
+        if name in SHARED_OPTIONS:
+            value_follows = value_follows and name not in SWITCHES
+            continue
+        kept.append(word)
+    return " ".join(kept)
+
+
 def table_rows(records):
     rows = []
     for record in records:
@@ -254,6 +280,12 @@ def main(argv=None):
         print(f"### {label}" if args.markdown else f"dataset: {label}")
         print()
         print(format_table(table_rows(group), markdown=args.markdown))
+        own = [(record["stage"], own_settings(record)) for record in group]
+        own = [(stage, settings) for stage, settings in own if settings]
+        if own:
+            print("\nrun with settings of their own, not the stage's defaults:")
+            for stage, settings in own:
+                print(f"- {stage}: {settings}")
         if not args.no_plots:
             name = "comparison.png"
             if len(groups) > 1:

@@ -8,12 +8,15 @@ from common import compare
 from common.cli import run
 
 
-def write_record(folder, stage, accuracy, dataset="sample", train=3500, epochs=2):
+def write_record(
+    folder, stage, accuracy, dataset="sample", train=3500, epochs=2, options=""
+):
     """A hand-made run record with just what the comparison reads."""
     folder.mkdir(parents=True)
     record = {
         "schema": 1,
         "stage": stage,
+        "command": f"python -m {stage} --dataset {dataset} --out x --quiet {options}",
         "created": f"2026-01-0{epochs}T00:00:00+00:00",
         "dataset": {"name": dataset, "train": train, "validation": 500, "test": 1000},
         "architecture": f"{stage} net",
@@ -79,6 +82,23 @@ def test_from_records_never_mixes_datasets(tmp_path, capsys):
     assert "40.00%" in fashion and "85.00%" in fashion and "25.00%" not in fashion
     assert (tmp_path / "comparison-sample.png").exists()
     assert (tmp_path / "comparison-fashion.png").exists()
+
+
+def test_runs_with_settings_of_their_own_are_named_under_the_table(tmp_path, capsys):
+    options = "--seed=3 --learning-rate 40 --no-plots --epochs 1 --data-dir d"
+    write_record(tmp_path / "s1" / "a", "stage1_single_neuron", 0.25)
+    write_record(tmp_path / "s2" / "a", "stage2_hidden_layer", 0.1, options=options)
+    grow = '--layers 64 --grow "2:widen 1 +8, 3:insert 64" --l2 -1e-3 --seed 4'
+    write_record(tmp_path / "s4" / "a", "stage4_dynamic", 0.9, options=grow)
+
+    run(compare.main, ["--from-records", "--results", str(tmp_path), "--no-plots"])
+
+    output = capsys.readouterr().out
+    assert output.splitlines()[-3:] == [
+        "run with settings of their own, not the stage's defaults:",
+        "- stage2_hidden_layer: --learning-rate 40 --epochs 1",
+        '- stage4_dynamic: --layers 64 --grow "2:widen 1 +8, 3:insert 64" --l2 -1e-3',
+    ]
 
 
 def test_a_damaged_record_is_reported_and_skipped(tmp_path, capsys):
