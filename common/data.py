@@ -319,8 +319,12 @@ def search_folders(name, data_dir=None):
     if data_dir is not None:
         return [Path(data_dir)]
     folders = []
-    if os.environ.get(ENVIRONMENT[name]):
-        folders.append(Path(os.environ[ENVIRONMENT[name]]))
+    variable = ENVIRONMENT[name]
+    if os.environ.get(variable):
+        folder = Path(os.environ[variable])
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"${variable} is {folder}, a file; it must name a folder")
+        folders.append(folder)
     folders.append(cache_dir() / name)
     folders.extend(DEBIAN_FOLDERS.get(name, ()))
     return folders

@@ -13,9 +13,10 @@ it learns faster when an output is badly wrong (see ``gradients``).
 
 What it leaves out: more than one hidden layer, other activations, momentum
 and weight decay (stage 3). Expect about 94% test accuracy on the embedded
-sample with the defaults (94.0% to 95.1%, 94.5% on average, over seeds 0
-to 4 when trained on its 3,500 training digits; about 93.6% on the 10,000
-real MNIST test digits), against stage 1's 30% or so.
+sample with the defaults (94.0% to 95.1% over seeds 0 to 4 on two
+machines, 94.4% to 94.5% on average, when trained on its 3,500 training
+digits; about 93.5% on the 10,000 real MNIST test digits), against stage
+1's 30% or so.
 
 Notation, stage 1's generalised (inputs are rows, one per example; a capital
 letter is a matrix):

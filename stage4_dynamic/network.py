@@ -30,7 +30,8 @@ neighbours reaches 99% and more), dropout, batch normalisation, removing
 neurons or layers (that throws away what they learned), and new layers for
 tanh or sigmoid networks (``add_neurons`` works for them, ``add_layer`` does
 not). With the defaults, expect about 97.4% test accuracy on the embedded
-sample (96.7% to 97.8% over seeds 0 to 4), the best of the four stages, and
+sample (96.7% to 97.8% over seeds 0 to 4 on two machines), the best of
+the four stages, and
 about 96.7% on the 10,000 real MNIST test digits after training on the
 sample's 3,500; on Fashion-MNIST, about 90%.
 

@@ -716,3 +716,11 @@ def test_unknown_dataset_name_is_refused():
     message = refusal(lambda: load("cifar", log=None))
 
     assert "'cifar'" in message and "sample" in message
+
+
+def test_an_environment_variable_naming_a_file_is_refused(tmp_path, monkeypatch):
+    file = tmp_path / "mnist.txt"
+    file.write_text("not a folder")
+    monkeypatch.setenv("MNIST_DATA_DIR", str(file))
+    with pytest.raises(DataError, match=r"^\$MNIST_DATA_DIR is .*mnist.txt, a file; "):
+        load("mnist", download=False)
