@@ -28,11 +28,10 @@ architecture during training (stage 4).
 Expect, with the defaults (784 -> 256 -> 128 -> 10, ReLU, momentum 0.9,
 20 epochs): about 95.4% test accuracy on the embedded sample (94.7% to
 95.8% over seeds 0 to 4 on two machines), against stage 2's 94.5%; about
-94% on the 10,000
-real MNIST test digits for a network trained on the sample; about 89% on
-full Fashion-MNIST. On the sample, wider (512, 512) or deeper (256, 128,
-64) networks measured no better: 3,500 digits are the limit, and more
-digits, or stage 4's shifted copies of them, are what helps.
+94% on the 10,000 real MNIST test digits for a network trained on the
+sample; 89.4% on full Fashion-MNIST. On the sample, wider (512, 512) or
+deeper (256, 128, 64) networks measured no better: 3,500 digits are the
+limit, and more digits, or stage 4's shifted copies of them, are what helps.
 
 Notation, the same in every stage (inputs are rows, one per example). The
 layers are counted l = 1 .. L from the first hidden layer to the output;
