@@ -193,16 +193,20 @@ def check_finite(network, epoch, batch, what_to_try):
             )
 
 
-def advice(learning_rate, l2=0.0, larger=False):
-    """What to change when training blew up or learned nothing: the
-    learning rate (a larger one when the loss hardly moved), and the
-    weight decay too when it is strong (``LARGE_L2``)."""
-    if larger:
-        text = f"try a larger --learning-rate (now {learning_rate:g}) or more --epochs"
+def advice(learning_rate, l2=0.0, either_way=False):
+    """What to change when training blew up or learned nothing: a smaller
+    learning rate, or, when the loss neither rose nor fell (``either_way``),
+    one far smaller and one far larger: steps too small to move the weights
+    and steps so large that they silenced every neuron both leave the loss
+    where it started. The weight decay too, when it is strong (``LARGE_L2``).
+    """
+    rate = f"--learning-rate (now {learning_rate:g})"
+    if either_way:
+        text = f"try a {rate} 10 times smaller and one 10 times larger"
     else:
-        text = f"try a smaller --learning-rate (now {learning_rate:g})"
+        text = f"try a smaller {rate}"
     if l2 >= LARGE_L2:
-        text += f" or a smaller --l2 (now {l2:g})"
+        text += f"{',' if either_way else ''} or a smaller --l2 (now {l2:g})"
     return text
 
 
@@ -223,14 +227,10 @@ def chance_threshold(labels):
     return chance, chance + CHANCE_STANDARD_ERRORS * error
 
 
-def loss_rose(history):
-    """True if the last epoch's loss is over ``LOSS_ROSE`` times the loss
-    before the first step: the steps overshoot instead of going downhill."""
-    return (
-        history.first_loss is not None
-        and bool(history.loss)
-        and history.loss[-1] > LOSS_ROSE * history.first_loss
-    )
+def rose(loss, first_loss):
+    """True if ``loss`` is over ``LOSS_ROSE`` times the loss before the
+    first step: the steps overshot instead of going downhill."""
+    return first_loss is not None and loss > LOSS_ROSE * first_loss
 
 
 def run_warnings(
@@ -246,10 +246,11 @@ def run_warnings(
 
     ``validation_accuracy`` is the saved network's (not the best epoch's:
     a run can pass chance once and end below it). If it is no better than
-    chance (see ``chance_threshold``), the warning says so, and whether a
-    smaller or a larger learning rate is the likely cure: smaller if the
-    loss rose (``loss_rose``), larger if it did not. A network above chance
-    whose loss still rose gets the second warning alone.
+    chance (see ``chance_threshold``), the warning says so, with the cure:
+    a smaller learning rate if the loss rose in any epoch (``rose``), else
+    a smaller or a larger one, since both kinds of failure leave the loss
+    where it started. A network above chance whose last epoch's loss rose
+    gets the second warning alone.
     """
     if history.first_loss is None or not history.loss:
         return []
@@ -257,17 +258,17 @@ def run_warnings(
         f"the loss went from {history.first_loss:.4g} before the first step to "
         f"{history.loss[-1]:.4g} in the last epoch"
     )
-    rose = loss_rose(history)
     chance, threshold = chance_threshold(validation_labels)
     if validation_accuracy <= threshold:
+        overshot = rose(max(history.loss), history.first_loss)
         return [
             f"warning: the saved network's validation accuracy, "
             f"{100 * validation_accuracy:.1f}%, is no better than chance "
             f"({100 * chance:.1f}% for always the most common class; "
             f"{100 * threshold:.1f}% would be clearly above it on "
             f"{len(validation_labels):,} images): it learned nothing; {text}; "
-            + advice(learning_rate, l2, larger=not rose)
+            + advice(learning_rate, l2, either_way=not overshot)
         ]
-    if rose:
+    if rose(history.loss[-1], history.first_loss):
         return [f"warning: {text}: the steps overshoot; " + advice(learning_rate, l2)]
     return []

@@ -19,8 +19,8 @@ from common.training import (
     History,
     advice,
     chance_threshold,
-    loss_rose,
     minibatches,
+    rose,
     run_warnings,
     train,
 )
@@ -320,27 +320,40 @@ def test_a_saved_network_no_better_than_chance_is_warned_about(accuracy, warned)
     ]
 
 
-def test_a_loss_that_hardly_moved_asks_for_a_larger_learning_rate():
+def test_a_loss_that_hardly_moved_asks_for_a_rate_either_way():
+    """Five sigmoid layers at 0.02 (too small a step for the faint gradients)
+    and stage 4's Adam at 0.5 (every ReLU silenced) both end like this."""
     (warning,) = run_warnings(ran(2.455, 2.316, 2.307), 0.1, BALANCED, 0.02)
     assert warning.endswith(
         "the loss went from 2.455 before the first step to 2.307 in the last "
-        "epoch; try a larger --learning-rate (now 0.02) or more --epochs"
+        "epoch; try a --learning-rate (now 0.02) 10 times smaller and one 10 "
+        "times larger"
+    )
+
+
+def test_a_loss_that_rose_in_any_epoch_of_a_failed_run_asks_for_smaller():
+    """--l2 1e6 in stage 4: 1.2e8 after the first epoch, back to 2.4e6."""
+    (warning,) = run_warnings(ran(2.3, 1.2e8, 2.4e6), 0.1, BALANCED, 0.002, 1e6)
+    assert warning.endswith(
+        "try a smaller --learning-rate (now 0.002) or a smaller --l2 (now 1e+06)"
     )
 
 
 def test_the_loss_has_risen_only_when_clearly_above_the_first_step():
     first = 2.0
-    assert not loss_rose(ran(first, 9.0, LOSS_ROSE * first))  # the last epoch counts
-    assert loss_rose(ran(first, 1.0, LOSS_ROSE * first + 0.01))
-    assert not loss_rose(ran(None, 5.0))  # no step taken
+    assert not rose(LOSS_ROSE * first, first)
+    assert rose(LOSS_ROSE * first + 0.01, first)
+    assert not rose(5.0, None)  # no step taken
     assert run_warnings(ran(first, 0.3, 0.1), 0.9, BALANCED, 0.1) == []
+    # a network that learned: only the last epoch counts
+    assert run_warnings(ran(first, 9.0, 0.1), 0.9, BALANCED, 0.1) == []
 
 
 def test_the_warning_names_a_strong_weight_decay():
     (warning,) = run_warnings(ran(2.3, 2.3), 0.1, BALANCED, 0.02, 1.0)
     assert warning.endswith(
-        "try a larger --learning-rate (now 0.02) or more --epochs or a smaller "
-        "--l2 (now 1)"
+        "try a --learning-rate (now 0.02) 10 times smaller and one 10 times "
+        "larger, or a smaller --l2 (now 1)"
     )
 
 
