@@ -757,9 +757,11 @@ def report(failures):
 
 
 def unused_name(path, taken):
-    """``path``, or ``name-2.png``, ``name-3.png``... if already taken."""
+    """``path``, or ``name-2.png``, ``name-3.png``... if taken in this run
+    or already a file: --show never overwrites one (the user's own picture
+    may be in that folder, under the very name it would get)."""
     candidate, number = path, 1
-    while candidate in taken:
+    while candidate in taken or candidate.exists():
         number += 1
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
     taken.add(candidate)

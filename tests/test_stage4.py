@@ -1018,3 +1018,21 @@ def test_predict_stops_at_a_bad_model_before_any_picture(
     (line,) = captured.err.splitlines()
     assert line.startswith("error: ") and str(model) in line
     assert not show.exists() or not any(show.iterdir())
+
+
+def test_show_never_overwrites_a_file(trained, sample, tmp_path, capsys):
+    """The user's picture inside the --show folder, under the very name the
+    digit would be saved as: it is kept, and the digit goes beside it."""
+    folder, _, _ = trained
+    show = tmp_path / "seen"
+    show.mkdir()
+    picture = picture_of(sample.test.images[0], show / "digit.png")
+    before = picture.read_bytes()
+
+    arguments = ["predict", str(picture), "--model", str(folder / "model.npz")]
+    assert run(cli.main, [*arguments, "--show", str(show)]) == 0
+
+    assert picture.read_bytes() == before
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"  the network saw {show / 'digit-2.png'}"
+    )
