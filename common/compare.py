@@ -9,6 +9,7 @@ records already under ``results/``, the newest of each stage, grouped by
 dataset so that numbers measured on different data never share a table.
 """
 
+import shlex
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from common.cli import (
     seed,
 )
 from common.data import DATASETS
-from common.errors import ProjectError
+from common.errors import LONGEST_DESCRIBED, ProjectError, shortened
 from common.plots import stage_comparison
 from common.records import read_records
 
@@ -40,6 +41,7 @@ COLUMNS = (
     "architecture",
     "parameters",
     "epochs",
+    "seed",
     "seconds",
     "test accuracy",
     "error rate",
@@ -194,16 +196,23 @@ def stage_order(stage):
     return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
 
 
-# Options that choose the data, the seed and where the run goes, which a
-# comparison gives every stage alike: all the others change what is trained.
+# Options that choose the data and where the run goes, and the seed (a
+# column of its own), which a comparison gives every stage alike: all the
+# others change what is trained.
 SHARED_OPTIONS = {"--dataset", "--data-dir", "--seed", "--out", "--quiet", "--no-plots"}
 SWITCHES = {"--quiet", "--no-plots"}  # options without a value
 
 
 def own_settings(record):
-    """The options of a record's command beyond ``SHARED_OPTIONS``, as typed
-    (``--learning-rate 40 --epochs 1``), or "" for a run with the defaults."""
-    words = str(record.get("command", "")).split()
+    """The options of a record's command beyond ``SHARED_OPTIONS``, quoted
+    as typed (``--learning-rate 40 --grow '8:insert 256'``), or "" for a
+    run with none. A damaged command is shown shortened, unprintable
+    characters replaced, so that it cannot upset the terminal."""
+    text = str(record.get("command", ""))
+    try:
+        words = shlex.split(text)
+    except ValueError:  # unbalanced quotes
+        words = text.split()
     if "-m" in words:
         words = words[words.index("-m") + 2 :]  # after "python -m stage"
     kept, value_follows = [], False
@@ -217,7 +226,8 @@ def own_settings(record):
             value_follows = value_follows and name not in SWITCHES
             continue
         kept.append(word)
-    return " ".join(kept)
+    shown = "".join(c if c.isprintable() else "?" for c in shlex.join(kept))
+    return shortened(shown, LONGEST_DESCRIBED)
 
 
 def table_rows(records):
@@ -230,6 +240,7 @@ def table_rows(records):
                 str(record["architecture"]),
                 f"{int(record['parameters']):,}",
                 str(record.get("epochs", len(record["history"]["loss"]))),
+                str(record.get("seed", "?")),
                 f"{float(record.get('training_seconds', float('nan'))):.1f}",
                 f"{100 * accuracy:.2f}%",
                 f"{100 * (1 - accuracy):.2f}%",
@@ -265,9 +276,10 @@ def main(argv=None):
         for problem in problems:
             print(f"skipped {problem}", file=sys.stderr)
         if not records:
+            found = f"no readable run records ({len(problems)} skipped above)"
             raise ProjectError(
-                f"no run records under {args.results}; run python -m common.compare "
-                "(without --from-records) first"
+                f"{found if problems else 'no run records'} under {args.results}; "
+                "run python -m common.compare (without --from-records) first"
             )
     else:
         records = train_stages(args)
@@ -283,7 +295,7 @@ def main(argv=None):
         own = [(record["stage"], own_settings(record)) for record in group]
         own = [(stage, settings) for stage, settings in own if settings]
         if own:
-            print("\nrun with settings of their own, not the stage's defaults:")
+            print("\nrun with options of their own (as typed; some may be defaults):")
             for stage, settings in own:
                 print(f"- {stage}: {settings}")
         if not args.no_plots:

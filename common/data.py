@@ -239,7 +239,7 @@ def load_sample():
 
 def is_sample(images, labels):
     """True for arrays the sample's CSV gives: 5,000 rows of 784 pixels as
-    uint8, and as many labels from 0 to 9 (a cache file that holds anything
+    uint8, and as many labels, 500 of each digit (a cache file that holds anything
     else was damaged or written by something else, and is parsed again)."""
     return (
         images.dtype == np.uint8
@@ -247,6 +247,7 @@ def is_sample(images, labels):
         and images.shape == (SAMPLE_SIZE, PIXELS)
         and labels.shape == (SAMPLE_SIZE,)
         and int(labels.max(initial=0)) < CLASSES
+        and np.all(np.bincount(labels, minlength=CLASSES) == SAMPLE_SIZE // CLASSES)
     )
 
 
@@ -583,8 +584,9 @@ def download_files(name, folder, mirrors, log=print):
         else:
             raise DataError(
                 f"could not download {filename} ({'; '.join(failures)}). "
-                f"Put the four {name} files in {folder} by hand, "
-                "or use --dataset sample, which works offline"
+                f"Put the four {name} files in a folder and pass --data-dir FOLDER "
+                f"(or put them in {folder}), or use --dataset sample, which works "
+                "offline"
             )
 
 

@@ -189,7 +189,7 @@ def layer_gradient_sizes(
     axes.set(xlabel=xlabel, ylabel="gradient size (root mean square)", title=title)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3, which="both")
-    axes.legend()
+    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines
     return save(figure, path)
 
 

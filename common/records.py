@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,8 +87,9 @@ def make_record(
 
 
 def command():
-    """The command line that started this run, as typed (``python -m ...``)."""
-    return " ".join([Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]])
+    """The command line that started this run (``python -m ...``), quoted
+    as a shell needs it, so that it can be pasted back and split again."""
+    return shlex.join([Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]])
 
 
 def versions():
@@ -156,6 +158,8 @@ def check_record(record):
         "dataset": isinstance(record["dataset"], dict)
         and is_name(record["dataset"].get("name")),
         "created": isinstance(record.get("created", ""), str),
+        "command": isinstance(record.get("command", ""), str),
+        "seed": type(record.get("seed", 0)) is int and record.get("seed", 0) >= 0,
         "parameters": is_number(record["parameters"]) and record["parameters"] >= 0,
         "test_accuracy": is_number(record["test_accuracy"])
         and 0 <= record["test_accuracy"] <= 1,

@@ -91,7 +91,8 @@ def finish(
         raise
 
     if not args.quiet:
-        print(f"saved model, record and plots in {folder}")
+        saved = "model and record" if args.no_plots else "model, record and plots"
+        print(f"saved {saved} in {folder}")
     print(
         f"test accuracy {100 * test_accuracy:.2f}%  "
         f"error rate {100 * (1 - test_accuracy):.2f}%  "

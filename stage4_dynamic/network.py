@@ -736,7 +736,7 @@ class DynamicNetwork:
         if (
             not isinstance(sizes, list)
             or len(sizes) < 2
-            or not all(isinstance(size, int) and size >= 1 for size in sizes)
+            or not all(type(size) is int and size >= 1 for size in sizes)
             or sizes[0] != PIXELS
             or sizes[-1] != CLASSES
         ):
@@ -754,11 +754,12 @@ class DynamicNetwork:
             not isinstance(class_names, list)
             or len(class_names) != CLASSES
             or not all(map(is_class_name, class_names))
+            or len(set(class_names)) != CLASSES
         ):
             class_names = shortened(repr(class_names), LONGEST_DESCRIBED)
             raise ModelError(
-                f"{path}: {class_names} are not {CLASSES} class "
-                f"names (each printable, 1 to {LONGEST_CLASS_NAME} characters)"
+                f"{path}: {class_names} are not {CLASSES} different class names "
+                f"(each printable, 1 to {LONGEST_CLASS_NAME} characters)"
             )
 
         arrows = " -> ".join(map(str, sizes))

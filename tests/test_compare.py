@@ -18,6 +18,7 @@ def write_record(
         "stage": stage,
         "command": f"python -m {stage} --dataset {dataset} --out x --quiet {options}",
         "created": f"2026-01-0{epochs}T00:00:00+00:00",
+        "seed": seed_in(options),
         "dataset": {"name": dataset, "train": train, "validation": 500, "test": 1000},
         "architecture": f"{stage} net",
         "parameters": 1234,
@@ -32,6 +33,12 @@ def write_record(
         "training_seconds": 1.0 * epochs,
     }
     (folder / "record.json").write_text(json.dumps(record))
+
+
+def seed_in(options):
+    """The seed a hand-made record's options name, as the stage would read it."""
+    words = options.replace("=", " ").split()
+    return int(words[words.index("--seed") + 1]) if "--seed" in words else 0
 
 
 def table_lines(output):
@@ -95,10 +102,31 @@ def test_runs_with_settings_of_their_own_are_named_under_the_table(tmp_path, cap
 
     output = capsys.readouterr().out
     assert output.splitlines()[-3:] == [
-        "run with settings of their own, not the stage's defaults:",
+        "run with options of their own (as typed; some may be defaults):",
         "- stage2_hidden_layer: --learning-rate 40 --epochs 1",
-        '- stage4_dynamic: --layers 64 --grow "2:widen 1 +8, 3:insert 64" --l2 -1e-3',
+        "- stage4_dynamic: --layers 64 --grow '2:widen 1 +8, 3:insert 64' --l2 -1e-3",
     ]
+    rows = table_lines(output)[1:]
+    seeds = [row.split("  ")[0] + " seed " + row.split()[-4] for row in rows]
+    assert seeds == [
+        "stage1_single_neuron seed 0",
+        "stage2_hidden_layer seed 3",
+        "stage4_dynamic seed 4",
+    ]
+
+
+def test_a_command_that_could_upset_the_terminal_is_shown_tamed(tmp_path, capsys):
+    write_record(tmp_path / "s1" / "a", "stage1_single_neuron", 0.25)
+    record_path = tmp_path / "s1" / "a" / "record.json"
+    record = json.loads(record_path.read_text())
+    record["command"] += " --x \x1b[31mFAKE\x1b[0m\x07" + " --x" * 5000
+    record_path.write_text(json.dumps(record))
+
+    run(compare.main, ["--from-records", "--results", str(tmp_path), "--no-plots"])
+
+    note = capsys.readouterr().out.splitlines()[-1]
+    assert note.startswith("- stage1_single_neuron: --x '?[31mFAKE?[0m?' --x")
+    assert note.isprintable() and len(note) < 300
 
 
 def test_a_damaged_record_is_reported_and_skipped(tmp_path, capsys):

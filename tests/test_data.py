@@ -542,7 +542,9 @@ def test_all_mirrors_failing_says_where_to_put_files(mirror, tmp_path):
     assert f"{mirrors[0]}train-images-idx3-ubyte.gz" in message
     assert "Connection refused" in message  # the closed port
     assert "not found" in message.lower()  # the 404
-    assert f"in {folder} by hand" in message
+    assert (
+        "pass --data-dir FOLDER" in message and f"(or put them in {folder})" in message
+    )
     assert "--dataset sample" in message and "offline" in message
     assert not folder.exists() or not any(folder.iterdir())
 
@@ -634,8 +636,9 @@ def test_damaged_sample_cache_is_parsed_again(tmp_path, monkeypatch, sample):
             "labels": np.zeros(5000, np.uint8),
         },
         {"images": np.zeros((4000, 784), np.uint8), "labels": np.zeros(4000, np.uint8)},
+        {"images": np.zeros((5000, 784), np.uint8), "labels": np.zeros(5000, np.uint8)},
     ],
-    ids=["783 pixels", "label 10", "float pixels", "4,000 rows"],
+    ids=["783 pixels", "label 10", "float pixels", "4,000 rows", "all zeros"],
 )
 def test_a_sample_cache_of_other_arrays_is_parsed_again(
     tmp_path, monkeypatch, sample, arrays

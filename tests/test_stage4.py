@@ -721,6 +721,8 @@ def test_an_impossible_architecture_is_refused(tmp_path, sizes):
         ({"class_names": [0, *data.DIGIT_NAMES[1:]]}, "class names"),
         ({"class_names": ["x" * 10_000, *data.DIGIT_NAMES[1:]]}, "class names"),
         ({"sizes": list(range(1, 10_000))}, "layer widths"),
+        ({"sizes": [784, True, 10]}, "layer widths"),
+        ({"class_names": ["7"] * 10}, "class names"),
     ],
 )
 def test_a_tampered_architecture_is_refused_in_one_short_line(
