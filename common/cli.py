@@ -390,19 +390,21 @@ def add_common_arguments(parser, *, stage, epochs, batch_size, learning_rate):
 def run(main, argv=None):
     """Call ``main(argv)``; show a user's mistake as one line, not a traceback.
 
-    Returns the exit status: 0; 1 for a ``ProjectError``, for a file or
-    folder the system refuses (no permission, a name too long, a full disk)
-    or for running out of memory; 130 when interrupted, by Ctrl-C or by a
-    termination or hang-up signal (``kill``, a closed terminal), which are
-    turned into the same ``KeyboardInterrupt`` so that a half-written run
-    is removed either way. The size limits refuse networks whose weights
-    cannot fit before anything is allocated; a ``MemoryError`` is the last
-    resort, when this machine has less memory than they allow for (or a
-    very large batch of a wide network needs more).
+    Returns the exit status: ``main``'s own if it returns one (predict: 1
+    when some picture could not be read), else 0; 1 for a ``ProjectError``,
+    for a file or folder the system refuses (no permission, a name too
+    long, a full disk) or for running out of memory; 130 when interrupted,
+    by Ctrl-C or by a termination or hang-up signal (``kill``, a closed
+    terminal), which are turned into the same ``KeyboardInterrupt`` so that
+    a half-written run is removed either way. The size limits refuse
+    networks whose weights cannot fit before anything is allocated; a
+    ``MemoryError`` is the last resort, when this machine has less memory
+    than they allow for (or a very large batch of a wide network needs
+    more).
     """
     previous = catch_stop_signals()
     try:
-        main(argv)
+        status = main(argv)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -426,7 +428,7 @@ def run(main, argv=None):
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    return 0
+    return status or 0
 
 
 def catch_stop_signals():

@@ -215,17 +215,16 @@ def own_settings(record):
         words = text.split()
     if "-m" in words:
         words = words[words.index("-m") + 2 :]  # after "python -m stage"
-    kept, value_follows = [], False
+    kept, skip_value = [], False
     for word in words:
-        if value_follows and not word.startswith("--"):
-            value_follows = False  # the value of a shared option
+        if skip_value and not word.startswith("--"):
+            skip_value = False  # the value of the shared option before it
             continue
         name = word.split("=")[0]
-        value_follows = name in SHARED_OPTIONS and "=" not in word
-        if name in SHARED_OPTIONS:
-            value_follows = value_follows and name not in SWITCHES
-            continue
-        kept.append(word)
+        shared = name in SHARED_OPTIONS
+        skip_value = shared and "=" not in word and name not in SWITCHES
+        if not shared:
+            kept.append(word)
     shown = "".join(c if c.isprintable() else "?" for c in shlex.join(kept))
     return shortened(shown, LONGEST_DESCRIBED)
 
@@ -276,9 +275,11 @@ def main(argv=None):
         for problem in problems:
             print(f"skipped {problem}", file=sys.stderr)
         if not records:
-            found = f"no readable run records ({len(problems)} skipped above)"
+            found = "no run records"
+            if problems:
+                found = f"no readable run records ({len(problems)} skipped above)"
             raise ProjectError(
-                f"{found if problems else 'no run records'} under {args.results}; "
+                f"{found} under {args.results}; "
                 "run python -m common.compare (without --from-records) first"
             )
     else:

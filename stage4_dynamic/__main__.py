@@ -567,9 +567,8 @@ def check_gradients(seed, hidden, activation, l2):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["predict"]:
-        predict(argv[1:])
-    else:
-        train_and_grow(argv)
+        return predict(argv[1:])
+    return train_and_grow(argv)
 
 
 def train_and_grow(argv):
@@ -695,37 +694,27 @@ def predict(argv):
 
     A model that cannot be loaded stops everything, before any picture is
     read. A picture that cannot be read (missing, not an image, no ink)
-    stops only itself: the other pictures are still predicted, and shown
-    with --show. The pictures that failed are reported once every picture
-    has had its turn, after the answers, one line each, in the form
-    ``common.cli.run`` gives every error; the last of them is raised for
-    ``run`` to print, which makes the exit status 1.
+    stops only itself: its error line is printed in its turn, the other
+    pictures are still predicted (and shown with --show), and the exit
+    status is 1. A --show folder that cannot be written stops the command.
     """
     args = build_predict_parser().parse_args(argv)
     if args.show is not None:
         check_writable(args.show, "--show")
     network = DynamicNetwork.load(args.model)
-    failures = []  # an ImageError, a kind of ProjectError, per unread picture
     saved = set()  # the names used in --show so far
-    try:
-        for path in args.images:
-            try:
-                digit = read_digit(path)  # (784,) float32 in [0, 1]
-            except ProjectError as error:  # its message names the picture
-                failures.append(error)
-                continue
-            answer(network, path, digit)
-            if args.show is not None:
-                save_seen(digit, path, args.show, saved)
-    except ProjectError:
-        # --show cannot save: that stops the command, but the pictures that
-        # had failed before it still get their lines.
-        report(failures)
-        raise
-    if failures:
-        *earlier, last = failures
-        report(earlier)
-        raise last
+    status = 0
+    for path in args.images:
+        try:
+            digit = read_digit(path)  # (784,) float32 in [0, 1]
+        except ProjectError as error:  # its message names the picture
+            print(f"error: {error}", file=sys.stderr)  # as common.cli.run would
+            status = 1
+            continue
+        answer(network, path, digit)
+        if args.show is not None:
+            save_seen(digit, path, args.show, saved)
+    return status
 
 
 def answer(network, path, digit):
@@ -748,12 +737,6 @@ def save_seen(digit, path, folder, saved):
             f"cannot save {target} ({error.strerror or error})"
         ) from None
     print(f"  the network saw {target}")
-
-
-def report(failures):
-    """Print each error on stderr as one line, as ``common.cli.run`` does."""
-    for error in failures:
-        print(f"error: {error}", file=sys.stderr)
 
 
 def unused_name(path, taken):
