@@ -723,7 +723,7 @@ def answer(network, path, digit):
     probabilities = network.probabilities(digit[None, :])[0]  # (10,)
     top = np.argsort(probabilities)[::-1][:TOP]
     likely = ", ".join(f"{names[k]} {100 * probabilities[k]:.1f}%" for k in top)
-    print(f"{path}: {names[top[0]]}  ({likely})")
+    print(f"{path}: {names[top[0]]}  ({likely})", flush=True)  # before any error
 
 
 def save_seen(digit, path, folder, saved):
